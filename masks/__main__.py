@@ -1,0 +1,5 @@
+import sys
+
+from masks.cli import main
+
+sys.exit(main())
