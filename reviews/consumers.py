@@ -1,0 +1,179 @@
+"""The websocket of one image: ``/ws/images/<id>/`` (protocol in ../shared/DESIGN.md).
+
+Thin on purpose: each message is size- and rate-checked, then one call into
+``reviews.services.realtime`` (policy + ``masklog``: one short transaction) and a broadcast to the
+image's group. Rendering happens after the broadcast, off the hot path: the dirty rectangle at
+once (then ``render_ready``), a whole-frame change in the Celery task.
+
+Client → server: op, undo, redo, hello, cursor, comment, resolve.
+Server → client: welcome, ack, op, synced, render_ready, presence, cursor, comment, error.
+A refused message gets ``{"type": "error", "client_id"?, "message"}`` and changes nothing.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+
+from channels.db import DatabaseSyncToAsync, database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import PermissionDenied
+
+from masks.errors import MaskError
+from reviews.services import realtime
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 64 * 1024  # an op is a few hundred bytes; a 5 000-point stroke fits
+RATE_PER_S, BURST = 40.0, 80.0  # messages per connection (cursor moves are sent at ≤ 20/s)
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+# Rendering is CPU work: run it outside the single thread that serialises the consumers'
+# database calls, so one person's render never delays another's edit.
+render_off_thread = DatabaseSyncToAsync(realtime.render_after_edit, thread_sensitive=False)
+
+
+class ImageConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        self.group = None
+        self.conn = secrets.token_hex(6)
+        self.user = self.scope.get("user")
+        self.limiter = realtime.RateLimiter(RATE_PER_S, BURST)
+        self.renders: set[asyncio.Task] = set()
+        await self.accept()
+        try:
+            self.image_id = int(self.scope["url_route"]["kwargs"]["image_id"])
+            hello = await database_sync_to_async(self._open)()
+        except (PermissionDenied, ValueError) as exc:
+            await self.send_frame({"type": "error", "message": str(exc) or "not allowed"})
+            await self.close(code=4403)
+            return
+        self.group = realtime.group_name(self.image_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.send_frame(hello)
+        me = hello["me"]
+        await self.broadcast({"type": "presence", "event": "join", "conn": self.conn, "user": me},
+                             skip=self.conn, reply_to=self.channel_name)
+
+    def _open(self) -> dict:
+        image = realtime.load_image(self.user, self.image_id)
+        self.size = (image.width, image.height)
+        self.me = realtime.person(self.user)
+        return {**realtime.welcome(self.user, image), "conn": self.conn}
+
+    async def disconnect(self, code):
+        if self.group:
+            await self.broadcast({"type": "presence", "event": "leave", "conn": self.conn, "user": self.me},
+                                 skip=self.conn)
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+
+    # ------------------------------------------------------------------ incoming
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.group is None:
+            return  # refused at connect; the socket is closing
+        if text_data is None:
+            return await self.error("binary frames are not accepted; send JSON text")
+        if len(text_data) > MAX_MESSAGE_BYTES:
+            return await self.error(f"message too large ({len(text_data)} bytes, at most {MAX_MESSAGE_BYTES})")
+        if not self.limiter.allow():
+            return await self.error("too many messages: slow down")
+        try:
+            msg = json.loads(text_data, parse_constant=_reject_constant)
+        except ValueError as exc:
+            return await self.error(f"malformed JSON: {exc}")
+        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+            return await self.error('a message is a JSON object with a "type"')
+        client_id = msg.get("client_id") if isinstance(msg.get("client_id"), str) else None
+        handler = self.HANDLERS.get(msg["type"])
+        if handler is None:
+            return await self.error(f"unknown message type {msg['type'][:40]!r}", client_id)
+        try:
+            await handler(self, msg)
+        except (realtime.EditRefused, MaskError, PermissionDenied) as exc:
+            await self.error(str(exc) or "not allowed", client_id)
+
+    async def on_edit(self, msg):
+        kind = msg["type"]
+        frame, fresh = await database_sync_to_async(realtime.record_edit)(
+            self.user, self.image_id, kind, msg.get("op"), msg.get("client_id")
+        )
+        await self.send_frame({"type": "ack", "client_id": frame["client_id"], "seq": frame["seq"]})
+        if fresh:
+            await self.broadcast(frame)
+        else:  # a retry after a dropped connection: the others already have it
+            await self.send_frame(frame)
+        task = asyncio.create_task(self.render(frame["seq"]))
+        self.renders.add(task)
+        task.add_done_callback(self.renders.discard)
+
+    async def render(self, seq: int):
+        """After the broadcast: render the dirty rectangle and tell everyone it is ready."""
+        try:
+            seq, rect = await render_off_thread(self.image_id, seq)
+        except Exception:  # a failed render must not take the socket down; tiles render lazily
+            log.exception("render of image %s seq %s failed", self.image_id, seq)
+            return
+        if rect is None:
+            await database_sync_to_async(realtime.schedule_full_render)(self.image_id, seq)
+        else:
+            await self.broadcast({"type": "render_ready", "seq": seq, "rect": list(rect)})
+
+    async def on_hello(self, msg):
+        frames, head = await database_sync_to_async(realtime.missed_frames)(
+            self.user, self.image_id, msg.get("last_seq", 0)
+        )
+        for frame in frames:
+            await self.send_frame(frame)
+        await self.send_frame({"type": "synced", "head_seq": head, "count": len(frames)})
+
+    async def on_cursor(self, msg):
+        frame = realtime.cursor_frame(self.user, self.conn, msg, self.size)
+        await self.broadcast(frame, skip=self.conn)
+
+    async def on_comment(self, msg):
+        frame = await database_sync_to_async(realtime.add_comment)(self.user, self.image_id, msg)
+        await self.broadcast({**frame, "client_id": msg.get("client_id")})
+
+    async def on_resolve(self, msg):
+        frame = await database_sync_to_async(realtime.resolve_comment)(self.user, self.image_id, msg)
+        await self.broadcast(frame)
+
+    HANDLERS = {
+        "op": on_edit, "undo": on_edit, "redo": on_edit, "hello": on_hello, "cursor": on_cursor,
+        "comment": on_comment, "resolve": on_resolve,
+    }
+
+    # ------------------------------------------------------------------ outgoing
+    async def send_frame(self, frame: dict):
+        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+
+    async def error(self, message: str, client_id: str | None = None):
+        frame = {"type": "error", "message": message}
+        if client_id is not None:
+            frame["client_id"] = client_id[:64]
+        await self.send_frame(frame)
+
+    async def broadcast(self, frame: dict, skip: str | None = None, reply_to: str | None = None):
+        """Send ``frame`` to everyone on this image; encoded once, not once per recipient."""
+        await self.channel_layer.group_send(self.group, {
+            "type": "relay", "text": json.dumps(frame, separators=(",", ":")), "skip": skip,
+            "reply_to": reply_to,
+        })
+
+    async def relay(self, event):
+        if event.get("skip") == self.conn:
+            return
+        await self.send(text_data=event["text"])
+        if event.get("reply_to"):  # a newcomer: tell them we are here too
+            here = {"type": "presence", "event": "here", "conn": self.conn, "user": self.me}
+            await self.channel_layer.send(event["reply_to"], {"type": "relay", "text": json.dumps(here)})
+
+    async def render_ready(self, event):
+        """From the full-frame render task (Celery), through the channel layer."""
+        await self.send_frame({"type": "render_ready", "seq": event["seq"], "rect": event["rect"]})

@@ -1,0 +1,1 @@
+"""Application services: the only code that changes workflow state, the edit log and files."""

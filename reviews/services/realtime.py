@@ -1,0 +1,486 @@
+"""The realtime side of editing: what the websocket consumer and the tile views share.
+
+Two halves:
+
+* **Protocol helpers** (sync, called from the consumer through ``database_sync_to_async``):
+  load an image for a person through the policy, store an edit through ``masklog`` (the one
+  hot path: one short transaction there, nothing rendered here), the frames a reconnecting
+  client missed, comments, presence identities, and a per-connection token-bucket rate limit.
+* **Tile rendering**: the mask of a revision as deep-zoom tiles. A tile's pixels only change at
+  the log entries whose dirty rectangle touches it, so a tile of revision ``r`` is stored once
+  under its *effective* revision (the last entry ≤ ``r`` that touches it). After an edit only the
+  tiles its dirty rectangle touches are rendered anew; every other tile keeps its cached file.
+
+Sizes are image pixels; alpha is 0–255 (uint8); rectangles are ``(x, y, w, h)``.
+"""
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from PIL import Image as PILImage
+
+from masks import render as mask_render
+from masks import tiles as mask_tiles
+from masks.errors import MaskError
+from masks.ops import parse_op
+from reviews import policies
+from reviews.models import Comment, Image, OpKind
+from reviews.services import masklog, storage
+
+GROUP_PREFIX = "image."
+MAX_COMMENT = 5000  # chars, Comment.body
+# A tile whose full-resolution area is at most this many pixels is rendered from the log
+# directly (render(rect=...)); a bigger (zoomed-out) one is the 2×2 downsample of its four
+# children, so after an edit zoomed-out levels cost four cached tile reads, not a full render.
+DIRECT_RENDER_PIXELS = 2048 * 2048
+
+
+class EditRefused(ValueError):
+    """An edit the log cannot take (nothing to undo, unknown image ...); the message says why."""
+
+
+def group_name(image_id: int) -> str:
+    return f"{GROUP_PREFIX}{int(image_id)}"
+
+
+def person(user) -> dict:
+    """The identity other people see: id and a display name (never the e-mail)."""
+    name = (user.get_full_name() or user.get_username()) if hasattr(user, "get_full_name") else str(user)
+    return {"id": user.pk, "name": name}
+
+
+class RateLimiter:
+    """Token bucket: ``rate`` messages per second on average, bursts up to ``burst``."""
+
+    def __init__(self, rate: float = 40.0, burst: float = 80.0, clock=time.monotonic):
+        self.rate, self.burst, self.clock = float(rate), float(burst), clock
+        self.tokens, self.stamp = float(burst), clock()
+
+    def allow(self, cost: float = 1.0) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= cost:
+            self.tokens -= cost
+            return True
+        return False
+
+
+# ---------------------------------------------------------------- protocol helpers (sync)
+
+
+def load_image(user, image_id: int, action: str = "view_image") -> Image:
+    """The image if ``user`` may do ``action`` on it; PermissionDenied otherwise (also when it
+    does not exist, so ids of other organisations' images cannot be probed)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        raise PermissionDenied("sign in first")
+    image = Image.objects.select_related("collection").filter(pk=image_id).first()
+    if image is None or not policies.can(user, "view_image", image):
+        raise PermissionDenied("no such image, or you may not open it")
+    if action != "view_image":
+        policies.require(user, action, image)
+    return image
+
+
+def welcome(user, image: Image) -> dict:
+    return {
+        "type": "welcome",
+        "image": image.pk,
+        "head_seq": image.head_seq,
+        "me": person(user),
+        "can_edit": policies.can(user, "edit_image", image),
+        "can_comment": policies.can(user, "comment", image),
+    }
+
+
+def record_edit(user, image_id: int, kind: str, payload, client_id: str) -> tuple[dict, bool]:
+    """Store one edit (``kind`` op|undo|redo) and return its broadcast frame.
+
+    The policy check and ``masklog`` (which validates the op, then numbers it in one short
+    transaction) are the whole hot path: no rendering here. Returns ``(frame, fresh)``;
+    ``fresh`` is False when this was a retry of a stored edit (same client_id).
+    """
+    image = load_image(user, image_id, "edit_image")  # masklog checks client_id and the op
+    head_before = image.head_seq
+    if kind == OpKind.OP:
+        if not isinstance(payload, dict):
+            raise EditRefused("op must be an object")
+        op = masklog.append(image.pk, user, OpKind.OP, payload, client_id)
+    elif kind == OpKind.UNDO:
+        op = masklog.undo(image.pk, user, client_id)
+        if op is None:
+            raise EditRefused("nothing of yours to undo")
+    elif kind == OpKind.REDO:
+        op = masklog.redo(image.pk, user, client_id)
+        if op is None:
+            raise EditRefused("nothing of yours to redo")
+    else:  # pragma: no cover - the consumer only routes these three
+        raise EditRefused(f"unknown edit kind {kind!r}")
+    return masklog.operation_frame(op), op.seq > head_before
+
+
+def missed_frames(user, image_id: int, last_seq) -> tuple[list[dict], int]:
+    """Every op frame after ``last_seq`` in order, and the head sequence number."""
+    image = load_image(user, image_id)
+    if isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0:
+        raise EditRefused("last_seq must be a whole number ≥ 0")
+    ops = masklog.operations_since(image, last_seq)
+    frames = [masklog.operation_frame(op) for op in ops]
+    head = max([image.head_seq] + [f["seq"] for f in frames])
+    return frames, head
+
+
+def comment_frame(comment: Comment) -> dict:
+    return {
+        "type": "comment",
+        "comment": {
+            "id": comment.pk,
+            "author": person(comment.author),
+            "x": comment.x,
+            "y": comment.y,
+            "seq": comment.seq,
+            "body": comment.body,  # plain text; the page inserts it with textContent
+            "parent": comment.parent_id,
+            "resolved": comment.resolved,
+            "created_at": comment.created_at.isoformat(),
+        },
+    }
+
+
+def _coordinate(value, limit: int, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise EditRefused(f"{name} must be a finite number")
+    if not 0 <= value <= limit:
+        raise EditRefused(f"{name} must lie inside the image (0–{limit} px)")
+    return float(value)
+
+
+def add_comment(user, image_id: int, msg: dict) -> dict:
+    """Pin a comment (or a reply) on the picture. ``msg``: x, y (image px), body, parent?"""
+    image = load_image(user, image_id, "comment")
+    body = msg.get("body")
+    if not isinstance(body, str) or not body.strip() or len(body) > MAX_COMMENT:
+        raise EditRefused(f"body must be text of 1–{MAX_COMMENT} characters")
+    parent_id = msg.get("parent")
+    parent = None
+    if parent_id is not None:
+        parent = Comment.objects.filter(pk=parent_id if isinstance(parent_id, int) else -1, image=image).first()
+        if parent is None:
+            raise EditRefused("parent comment not found on this image")
+        x, y = parent.x, parent.y
+    else:
+        x = _coordinate(msg.get("x"), image.width, "x")
+        y = _coordinate(msg.get("y"), image.height, "y")
+    comment = Comment.objects.create(
+        image=image, author=user, x=x, y=y, body=body.strip(), parent=parent, seq=image.head_seq
+    )
+    return comment_frame(comment)
+
+
+def resolve_comment(user, image_id: int, msg: dict) -> dict:
+    image = load_image(user, image_id)
+    comment_id, resolved = msg.get("comment_id"), msg.get("resolved", True)
+    if isinstance(comment_id, bool) or not isinstance(comment_id, int) or not isinstance(resolved, bool):
+        raise EditRefused("resolve needs comment_id (number) and resolved (true/false)")
+    comment = Comment.objects.select_related("author", "image").filter(pk=comment_id, image=image).first()
+    if comment is None:
+        raise EditRefused("comment not found on this image")
+    policies.require(user, "resolve_comment", comment)
+    with transaction.atomic():
+        Comment.objects.filter(pk=comment.pk).update(resolved=resolved)
+    comment.resolved = resolved
+    return comment_frame(comment)
+
+
+def cursor_frame(user, conn: str, msg: dict, image_size: tuple[int, int]) -> dict:
+    """A pointer position (image px) for the others; a pointer past the edge is clamped."""
+    w, h = image_size
+    out = []
+    for name, limit in (("x", w), ("y", h)):
+        value = msg.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            raise EditRefused(f"{name} must be a finite number")
+        out.append(round(min(max(float(value), -limit), 2.0 * limit), 1))
+    return {"type": "cursor", "conn": conn, "user": person(user), "x": out[0], "y": out[1]}
+
+
+# ---------------------------------------------------------------- tile rendering
+
+
+@dataclass(frozen=True)
+class Geometry:
+    width: int
+    height: int
+    levels: int  # DZI levels 0..levels-1; the last one is full resolution
+
+    @property
+    def max_level(self) -> int:
+        return self.levels - 1
+
+    def scale(self, level: int) -> int:
+        """Full-resolution pixels per tile pixel at ``level`` (a power of two)."""
+        return 1 << (self.max_level - level)
+
+
+def geometry(image: Image) -> Geometry:
+    return Geometry(image.width, image.height, mask_tiles.level_count(image.width, image.height))
+
+
+def tile_info(image: Image) -> dict:
+    g = geometry(image)
+    return {"width": g.width, "height": g.height, "tile_size": mask_tiles.TILE_SIZE, "overlap": 0,
+            "levels": g.levels}
+
+
+def dzi_xml(image: Image, fmt: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<Image xmlns="http://schemas.microsoft.com/deepzoom/2008" Format="{fmt}" Overlap="0" '
+        f'TileSize="{mask_tiles.TILE_SIZE}"><Size Width="{image.width}" Height="{image.height}"/></Image>\n'
+    )
+
+
+def check_tile(g: Geometry, level: int, col: int, row: int) -> tuple[int, int, int, int]:
+    """The tile's full-resolution rectangle; EditRefused for a tile outside the pyramid."""
+    if not 0 <= level < g.levels:
+        raise EditRefused(f"level must be 0–{g.max_level}")
+    s = g.scale(level) * mask_tiles.TILE_SIZE
+    if col < 0 or row < 0 or col * s >= g.width or row * s >= g.height:
+        raise EditRefused("tile outside the image")
+    x, y = col * s, row * s
+    return (x, y, min(s, g.width - x), min(s, g.height - y))
+
+
+class _DirtyIndex:
+    """Per image: the dirty rectangle (or None = whole frame) of every log entry, by seq.
+
+    Entries never change once stored, so each is parsed once per process.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rects: dict[int, dict[int, tuple | None]] = {}
+
+    def rects_upto(self, image: Image, seq: int) -> dict[int, tuple | None]:
+        with self.lock:
+            known = self.rects.setdefault(image.pk, {})
+            top = max(known, default=0)
+        if seq > top:
+            shape = (image.height, image.width)
+            fresh = {}
+            for op in masklog.operations_since(image, top):
+                if op.kind == OpKind.OP:
+                    fresh[op.seq] = mask_render.dirty_rect([parse_op(op.payload)], shape)
+                else:  # undo/redo change exactly what their target op changed
+                    target = op.payload.get("target")
+                    fresh[op.seq] = fresh.get(target, known.get(target))
+            with self.lock:
+                known.update(fresh)
+        return known
+
+    def rect_of(self, image: Image, seq: int):
+        return self.rects_upto(image, seq).get(seq)
+
+
+_dirty = _DirtyIndex()
+
+
+def edit_rect(image: Image, seq: int) -> tuple | None:
+    """Dirty rectangle of log entry ``seq`` clipped to the image, or None for the whole frame."""
+    rect = _dirty.rect_of(image, seq)
+    return None if rect is None else _clip(rect, image.width, image.height)
+
+
+def _clip(rect, w: int, h: int):
+    x, y, rw, rh = (int(v) for v in rect)
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + rw), min(h, y + rh)
+    return (x0, y0, max(0, x1 - x0), max(0, y1 - y0))
+
+
+def _touches(a, b) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def effective_seq(image: Image, seq: int, rect) -> int:
+    """The last log entry ≤ ``seq`` that changes pixels inside ``rect`` (0 = the base alpha)."""
+    rects = _dirty.rects_upto(image, seq)
+    for s in sorted((s for s in rects if s <= seq), reverse=True):
+        r = rects[s]
+        if r is None or _touches(r, rect):
+            return s
+    return 0
+
+
+class _ArrayCache:
+    """A tiny per-process LRU of decoded arrays (full renders, originals); a few entries only."""
+
+    def __init__(self, size: int = 2):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key, make):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = make()
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+
+_originals = _ArrayCache(2)
+
+
+def _cache_name(image: Image, layer: str, seq: int, level: int, col: int, row: int, ext: str) -> str:
+    return f"{image.folder}/tilecache/{layer}/{seq}/{level}/{col}_{row}.{ext}"
+
+
+def _cache_get(name: str) -> bytes | None:
+    try:
+        return storage.read_bytes(name)
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def _downsample(region: np.ndarray, level_scale: int) -> np.ndarray:
+    """Area-average a full-resolution region by ``level_scale`` (a power of two)."""
+    if level_scale == 1:
+        return region
+    import cv2  # local: only tile rendering needs OpenCV here
+
+    h, w = region.shape[:2]
+    out = (max(1, -(-w // level_scale)), max(1, -(-h // level_scale)))
+    return cv2.resize(region, out, interpolation=cv2.INTER_AREA)
+
+
+def encode_mask_tile(alpha: np.ndarray) -> bytes:
+    """White with the mask as alpha (PNG "LA"): the page composites it with destination-in."""
+    la = np.dstack([np.full_like(alpha, 255), alpha])
+    buf = io.BytesIO()
+    PILImage.fromarray(la, "LA").save(buf, "PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def _decode_alpha(data: bytes) -> np.ndarray:
+    with PILImage.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("LA"))[..., 1]
+
+
+def mask_tile_alpha(image: Image, seq: int, level: int, col: int, row: int) -> np.ndarray:
+    return _decode_alpha(mask_tile(image, seq, level, col, row)[0])
+
+
+def mask_tile(image: Image, seq: int, level: int, col: int, row: int) -> tuple[bytes, int]:
+    """PNG bytes of the mask tile of revision ``seq`` and the revision it was stored under."""
+    g = geometry(image)
+    rect = check_tile(g, level, col, row)
+    eff = effective_seq(image, min(seq, image.head_seq), rect)
+    name = _cache_name(image, "mask", eff, level, col, row, "png")
+    data = _cache_get(name)
+    if data is None:
+        if rect[2] * rect[3] <= DIRECT_RENDER_PIXELS or level == g.max_level:
+            alpha = _downsample(masklog.render_revision(image, eff, rect=rect), g.scale(level))
+        else:
+            alpha = _from_children(image, eff, g, level, col, row)
+        data = encode_mask_tile(np.ascontiguousarray(alpha, dtype=np.uint8))
+        storage.write_bytes(name, data)
+    return data, eff
+
+
+def _from_children(image: Image, seq: int, g: Geometry, level: int, col: int, row: int) -> np.ndarray:
+    t = mask_tiles.TILE_SIZE
+    rect = check_tile(g, level, col, row)
+    child_scale = g.scale(level + 1)
+    cw, ch = -(-rect[2] // child_scale), -(-rect[3] // child_scale)
+    canvas = np.zeros((ch, cw), np.uint8)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            c, r = 2 * col + dx, 2 * row + dy
+            if (c * t * child_scale >= g.width) or (r * t * child_scale >= g.height):
+                continue
+            part = mask_tile_alpha(image, seq, level + 1, c, r)
+            canvas[dy * t : dy * t + part.shape[0], dx * t : dx * t + part.shape[1]] = part
+    return _downsample(canvas, 2)
+
+
+def prerender(image: Image, seq: int, rect) -> int:
+    """Render the full-resolution and near-full tiles of revision ``seq`` that ``rect`` touches,
+    so the first client asking finds them ready. Returns how many tiles were rendered."""
+    g = geometry(image)
+    count = 0
+    t = mask_tiles.TILE_SIZE
+    for level in range(g.max_level, max(-1, g.max_level - 3), -1):
+        span = t * g.scale(level)
+        for row in range(rect[1] // span, (rect[1] + max(rect[3], 1) - 1) // span + 1):
+            for col in range(rect[0] // span, (rect[0] + max(rect[2], 1) - 1) // span + 1):
+                if col * span < g.width and row * span < g.height:
+                    mask_tile(image, seq, level, col, row)
+                    count += 1
+    return count
+
+
+def render_after_edit(image_id: int, seq: int) -> tuple[int, tuple | None]:
+    """After an edit was broadcast: its dirty rectangle, with the tiles it touches rendered.
+
+    Returns ``(seq, rect)``; rect None means the whole frame changed (refine ops): the caller
+    hands that to the full-frame render task instead.
+    """
+    image = Image.objects.get(pk=image_id)
+    rect = edit_rect(image, seq)
+    if rect is not None and rect[2] and rect[3]:
+        prerender(image, seq, rect)
+    return seq, rect
+
+
+def original_array(image: Image) -> np.ndarray:
+    from masks.imageio import load_image as load_picture
+
+    def load():
+        with image.original.open("rb") as fh:
+            return load_picture(fh.read()).rgb
+
+    return _originals.get((image.pk, image.original.name), load)
+
+
+def original_tile(image: Image, level: int, col: int, row: int) -> bytes:
+    """JPEG tile of the original photo (cached; the same for every revision)."""
+    g = geometry(image)
+    rect = check_tile(g, level, col, row)
+    name = _cache_name(image, "original", 0, level, col, row, "jpeg")
+    data = _cache_get(name)
+    if data is None:
+        rgb = original_array(image)
+        x, y, w, h = rect
+        region = _downsample(np.ascontiguousarray(rgb[y : y + h, x : x + w]), g.scale(level))
+        buf = io.BytesIO()
+        PILImage.fromarray(region, "RGB").save(buf, "JPEG", quality=90)
+        data = buf.getvalue()
+        storage.write_bytes(name, data)
+    return data
+
+
+def cutout_tile(image: Image, seq: int, level: int, col: int, row: int) -> bytes:
+    """PNG RGBA tile: the original with the revision's mask as alpha (for other viewers)."""
+    with PILImage.open(io.BytesIO(original_tile(image, level, col, row))) as im:
+        rgb = np.asarray(im.convert("RGB"))
+    alpha = mask_tile_alpha(image, seq, level, col, row)
+    buf = io.BytesIO()
+    PILImage.fromarray(np.dstack([rgb, alpha[: rgb.shape[0], : rgb.shape[1]]]), "RGBA").save(buf, "PNG")
+    return buf.getvalue()
+
+
+__all__ = [
+    "EditRefused", "MaskError", "PermissionDenied", "RateLimiter", "group_name", "person", "load_image",
+    "welcome", "record_edit", "missed_frames", "add_comment", "resolve_comment", "cursor_frame",
+    "tile_info", "dzi_xml", "mask_tile", "original_tile", "cutout_tile", "render_after_edit", "edit_rect",
+    "effective_seq", "prerender",
+]
