@@ -36,6 +36,7 @@ def _reject_constant(name: str):
 # Rendering is CPU work: run it outside the single thread that serialises the consumers'
 # database calls, so one person's render never delays another's edit.
 render_off_thread = DatabaseSyncToAsync(realtime.render_after_edit, thread_sensitive=False)
+full_render_off_thread = DatabaseSyncToAsync(realtime.schedule_full_render, thread_sensitive=False)
 
 
 class ImageConsumer(AsyncWebsocketConsumer):
@@ -120,9 +121,8 @@ class ImageConsumer(AsyncWebsocketConsumer):
             log.exception("render of image %s seq %s failed", self.image_id, seq)
             return
         if rect is None:
-            await database_sync_to_async(realtime.schedule_full_render)(self.image_id, seq)
-        else:
-            await self.broadcast({"type": "render_ready", "seq": seq, "rect": list(rect)})
+            rect = await full_render_off_thread(self.image_id, seq)
+        await self.broadcast({"type": "render_ready", "seq": seq, "rect": list(rect)})
 
     async def on_hello(self, msg):
         frames, head = await database_sync_to_async(realtime.missed_frames)(
@@ -174,6 +174,3 @@ class ImageConsumer(AsyncWebsocketConsumer):
             here = {"type": "presence", "event": "here", "conn": self.conn, "user": self.me}
             await self.channel_layer.send(event["reply_to"], {"type": "relay", "text": json.dumps(here)})
 
-    async def render_ready(self, event):
-        """From the full-frame render task (Celery), through the channel layer."""
-        await self.send_frame({"type": "render_ready", "seq": event["seq"], "rect": event["rect"]})

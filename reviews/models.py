@@ -135,6 +135,7 @@ class Image(models.Model):
     tiles_prefix = models.CharField(max_length=500, blank=True)  # media-relative folder of DZI pyramids
     error = models.TextField(blank=True)  # why ingest failed, for the person who can retry
     ingest_attempts = models.PositiveIntegerField(default=0)
+    ingest_step = models.CharField(max_length=40, blank=True)  # what ingest is doing now, for progress
     change_reason = models.TextField(blank=True)  # last "changes requested" reason
     sent_to_client_at = models.DateTimeField(null=True, blank=True)  # clients see it from then on
     ingested_at = models.DateTimeField(null=True, blank=True)
@@ -158,6 +159,28 @@ class Image(models.Model):
     @property
     def current_approval(self) -> "Approval | None":
         return self.approvals.filter(revoked=False).order_by("-created_at", "-id").first()
+
+
+class Export(models.Model):
+    """A ZIP of a collection's approved revisions (PNG, JPEG, TIFF, SVG + manifest.csv)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="exports")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    background = models.CharField(max_length=7, default="#ffffff")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    file = models.FileField(max_length=500, blank=True)
+    image_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
 
 
 class OpKind(models.TextChoices):

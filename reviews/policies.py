@@ -28,10 +28,12 @@ ASSIGNABLE = {State.READY_FOR_RETOUCH, State.IN_RETOUCH, State.CHANGES_REQUESTED
 CLIENT_DECIDES = {State.CLIENT_REVIEW}
 CLIENT_REOPENS = {State.CLIENT_REVIEW, State.APPROVED}
 
+# what everyone who may see an image may also do with it
+VIEWER_ACTIONS = {"view_image", "view_tiles", "comment", "view_history", "measure_colour"}
 IMAGE_ACTIONS = {
     "view_image", "download_original", "view_tiles", "edit_image", "comment", "submit",
     "send_back", "send_to_client", "approve", "request_changes", "assign", "retry_ingest",
-    "view_history",
+    "view_history", "measure_colour",
 }
 COLLECTION_ACTIONS = {
     "view_collection", "upload", "export", "download_export", "manage_swatches", "assign",
@@ -70,7 +72,7 @@ def _image_rules(p: Profile, action: str, image: Image) -> bool:
         return False
     state = image.state
     if p.role == Role.LEAD:
-        if action in {"view_image", "download_original", "view_tiles", "comment", "view_history"}:
+        if action in VIEWER_ACTIONS or action == "download_original":
             return True
         return {
             "edit_image": state in EDITABLE_BY_LEAD,
@@ -85,13 +87,13 @@ def _image_rules(p: Profile, action: str, image: Image) -> bool:
     if p.role == Role.RETOUCHER:
         if image.assignee_id != p.user_id:
             return False
-        if action in {"view_image", "download_original", "view_tiles", "comment", "view_history"}:
+        if action in VIEWER_ACTIONS or action == "download_original":
             return True
         return action in {"edit_image", "submit"} and state in EDITABLE_BY_RETOUCHER
     if p.role == Role.CLIENT:
         if collection.client_org_id != p.client_org_id or image.sent_to_client_at is None:
             return False
-        if action in {"view_image", "view_tiles", "comment", "view_history"}:
+        if action in VIEWER_ACTIONS:
             return True
         if action == "download_original":
             return False  # clients see the photo through tiles; originals stay in the studio

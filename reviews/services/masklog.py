@@ -16,13 +16,18 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from masks import log as mlog
-from masks import ops as mops
 from masks.errors import OpError
 from reviews.models import Image, Operation, OpKind
 from reviews.services import storage
 
 MAX_CLIENT_ID = 64
+
+
+def _core():
+    """(masks.log, masks.ops), imported on first use so the app imports while the core lands."""
+    from masks import log, ops
+
+    return log, ops
 
 # decoded base alphas / photos, keyed by stored file name: re-reading a 24 MP PNG per edit is slow
 _CACHE: "OrderedDict[str, np.ndarray]" = OrderedDict()
@@ -65,6 +70,7 @@ def append(image_id, user, kind: str, payload: dict, client_id: str) -> Operatio
     """
     image_id = _image_id(image_id)
     client_id = _check_client_id(client_id)
+    _, mops = _core()
     if kind == OpKind.OP:
         if not isinstance(payload, dict):
             raise OpError("op must be a JSON object")
@@ -97,6 +103,7 @@ def _store(image_id: int, user, kind: str, wire: dict, client_id: str, target_fn
                 return None
             wire = {"target": target}
         elif kind != OpKind.OP:
+            mlog, _ = _core()
             allowed = (mlog.undo_target if kind == OpKind.UNDO else mlog.redo_target)(entries(image_id), user.pk)
             if allowed != wire["target"]:
                 raise OpError(f"nothing of yours to {kind} at seq {wire['target']}")
@@ -112,6 +119,7 @@ def _store(image_id: int, user, kind: str, wire: dict, client_id: str, target_fn
 def _undo_redo(image_id, user, client_id: str, kind: str) -> Operation | None:
     image_id = _image_id(image_id)
     client_id = _check_client_id(client_id)
+    mlog, _ = _core()
     pick = mlog.undo_target if kind == OpKind.UNDO else mlog.redo_target
     try:
         return _store(image_id, user, kind, {}, client_id, target_fn=lambda es: pick(es, user.pk))
@@ -132,7 +140,9 @@ def redo(image_id, user, client_id: str) -> Operation | None:
     return _undo_redo(image_id, user, client_id, OpKind.REDO)
 
 
-def to_entry(op: Operation) -> "mlog.LogEntry":
+def to_entry(op: Operation):
+    """The ``masks.log.LogEntry`` of a stored entry."""
+    mlog, mops = _core()
     if op.kind == OpKind.OP:
         return mlog.LogEntry(seq=op.seq, author=op.author_id, kind="op", op=mops.parse_op(op.payload), target=None)
     return mlog.LogEntry(seq=op.seq, author=op.author_id, kind=op.kind, op=None, target=op.payload["target"])
@@ -157,6 +167,7 @@ def render_path(image: Image, seq: int) -> str:
 
 def _photo_if_needed(image: Image, ops: list):
     # only channel and refine ops look at the photo; loading it for pure path/brush work is waste
+    _, mops = _core()
     if not any(isinstance(op, (mops.ChannelOp, mops.RefineOp)) for op in ops):
         return None
     name = f"{image.folder}/srgb.png"
@@ -179,7 +190,7 @@ def render_revision(image: Image, seq: int | None = None, rect=None) -> np.ndarr
     cache_name = render_path(image, seq)
     if rect is None and storage.exists(cache_name):
         return decode_png(storage.read_bytes(cache_name))
-    ops = mlog.active_ops(entries(image, upto=seq))
+    ops = _core()[0].active_ops(entries(image, upto=seq))
     photo = _photo_if_needed(image, ops)
     if rect is not None:
         return render(base, ops, rect=tuple(int(v) for v in rect), image=photo)

@@ -214,48 +214,18 @@ def cursor_frame(user, conn: str, msg: dict, image_size: tuple[int, int]) -> dic
 # ---------------------------------------------------------------- tile rendering
 
 
-@dataclass(frozen=True)
-class Geometry:
-    width: int
-    height: int
-    levels: int  # DZI levels 0..levels-1; the last one is full resolution
-
-    @property
-    def max_level(self) -> int:
-        return self.levels - 1
-
-    def scale(self, level: int) -> int:
-        """Full-resolution pixels per tile pixel at ``level`` (a power of two)."""
-        return 1 << (self.max_level - level)
-
-
-def geometry(image: Image) -> Geometry:
-    return Geometry(image.width, image.height, mask_tiles.level_count(image.width, image.height))
-
-
 def tile_info(image: Image) -> dict:
-    g = geometry(image)
-    return {"width": g.width, "height": g.height, "tile_size": mask_tiles.TILE_SIZE, "overlap": 0,
-            "levels": g.levels}
+    return {"width": image.width, "height": image.height, "tile_size": mask_tiles.TILE_SIZE,
+            "overlap": mask_tiles.OVERLAP, "levels": mask_tiles.level_count(image.width, image.height)}
 
 
 def dzi_xml(image: Image, fmt: str) -> str:
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<Image xmlns="http://schemas.microsoft.com/deepzoom/2008" Format="{fmt}" Overlap="0" '
-        f'TileSize="{mask_tiles.TILE_SIZE}"><Size Width="{image.width}" Height="{image.height}"/></Image>\n'
+        f'<Image xmlns="http://schemas.microsoft.com/deepzoom/2008" Format="{fmt}" '
+        f'Overlap="{mask_tiles.OVERLAP}" TileSize="{mask_tiles.TILE_SIZE}">'
+        f'<Size Width="{image.width}" Height="{image.height}"/></Image>\n'
     )
-
-
-def check_tile(g: Geometry, level: int, col: int, row: int) -> tuple[int, int, int, int]:
-    """The tile's full-resolution rectangle; EditRefused for a tile outside the pyramid."""
-    if not 0 <= level < g.levels:
-        raise EditRefused(f"level must be 0–{g.max_level}")
-    s = g.scale(level) * mask_tiles.TILE_SIZE
-    if col < 0 or row < 0 or col * s >= g.width or row * s >= g.height:
-        raise EditRefused("tile outside the image")
-    x, y = col * s, row * s
-    return (x, y, min(s, g.width - x), min(s, g.height - y))
 
 
 class _DirtyIndex:
@@ -351,28 +321,15 @@ def _cache_get(name: str) -> bytes | None:
         return None
 
 
-def _downsample(region: np.ndarray, level_scale: int) -> np.ndarray:
-    """Area-average a full-resolution region by ``level_scale`` (a power of two)."""
-    if level_scale == 1:
-        return region
-    import cv2  # local: only tile rendering needs OpenCV here
-
-    h, w = region.shape[:2]
-    out = (max(1, -(-w // level_scale)), max(1, -(-h // level_scale)))
-    return cv2.resize(region, out, interpolation=cv2.INTER_AREA)
-
-
 def encode_mask_tile(alpha: np.ndarray) -> bytes:
-    """White with the mask as alpha (PNG "LA"): the page composites it with destination-in."""
-    la = np.dstack([np.full_like(alpha, 255), alpha])
-    buf = io.BytesIO()
-    PILImage.fromarray(la, "LA").save(buf, "PNG", compress_level=1)
-    return buf.getvalue()
+    """White with the mask as alpha (RGBA PNG): the page composites it with destination-in."""
+    white = np.full_like(alpha, 255)
+    return mask_tiles.encode_tile(np.dstack([white, white, white, alpha]), "png")
 
 
 def _decode_alpha(data: bytes) -> np.ndarray:
     with PILImage.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert("LA"))[..., 1]
+        return np.asarray(im.convert("RGBA"))[..., 3]
 
 
 def mask_tile_alpha(image: Image, seq: int, level: int, col: int, row: int) -> np.ndarray:
@@ -380,52 +337,47 @@ def mask_tile_alpha(image: Image, seq: int, level: int, col: int, row: int) -> n
 
 
 def mask_tile(image: Image, seq: int, level: int, col: int, row: int) -> tuple[bytes, int]:
-    """PNG bytes of the mask tile of revision ``seq`` and the revision it was stored under."""
-    g = geometry(image)
-    rect = check_tile(g, level, col, row)
-    eff = effective_seq(image, min(seq, image.head_seq), rect)
+    """PNG bytes of the mask tile of revision ``seq`` and the revision it is stored under.
+
+    MaskError for a tile outside the pyramid; OpError for a revision that does not exist.
+    """
+    w, h = image.width, image.height
+    rect = mask_tiles.tile_rect(level, col, row, w, h)
+    if seq < 0 or seq > image.head_seq:
+        raise EditRefused(f"revision {seq} does not exist (head is {image.head_seq})")
+    eff = effective_seq(image, seq, rect)
     name = _cache_name(image, "mask", eff, level, col, row, "png")
     data = _cache_get(name)
     if data is None:
-        if rect[2] * rect[3] <= DIRECT_RENDER_PIXELS or level == g.max_level:
-            alpha = _downsample(masklog.render_revision(image, eff, rect=rect), g.scale(level))
+        top = mask_tiles.level_count(w, h) - 1
+        if level == top or rect[2] * rect[3] <= DIRECT_RENDER_PIXELS:
+            alpha = mask_tiles.render_tile(masklog.render_revision(image, eff, rect=rect), level, w, h)
         else:
-            alpha = _from_children(image, eff, g, level, col, row)
-        data = encode_mask_tile(np.ascontiguousarray(alpha, dtype=np.uint8))
+            alpha = _from_children(image, eff, level, col, row)
+        data = encode_mask_tile(alpha)
         storage.write_bytes(name, data)
     return data, eff
 
 
-def _from_children(image: Image, seq: int, g: Geometry, level: int, col: int, row: int) -> np.ndarray:
-    t = mask_tiles.TILE_SIZE
-    rect = check_tile(g, level, col, row)
-    child_scale = g.scale(level + 1)
-    cw, ch = -(-rect[2] // child_scale), -(-rect[3] // child_scale)
-    canvas = np.zeros((ch, cw), np.uint8)
-    for dy in (0, 1):
-        for dx in (0, 1):
-            c, r = 2 * col + dx, 2 * row + dy
-            if (c * t * child_scale >= g.width) or (r * t * child_scale >= g.height):
-                continue
-            part = mask_tile_alpha(image, seq, level + 1, c, r)
-            canvas[dy * t : dy * t + part.shape[0], dx * t : dx * t + part.shape[1]] = part
-    return _downsample(canvas, 2)
+def _from_children(image: Image, seq: int, level: int, col: int, row: int) -> np.ndarray:
+    """A coarse tile as the 2×2 mean of its (up to four) children, as the pyramid builds it."""
+    cols, rows = mask_tiles.tile_grid(level + 1, image.width, image.height)
+    lines = []
+    for r in (2 * row, 2 * row + 1):
+        if r < rows:
+            lines.append(np.concatenate([mask_tile_alpha(image, seq, level + 1, c, r)
+                                         for c in (2 * col, 2 * col + 1) if c < cols], axis=1))
+    return mask_tiles.shrink2(np.concatenate(lines, axis=0))
 
 
-def prerender(image: Image, seq: int, rect) -> int:
-    """Render the full-resolution and near-full tiles of revision ``seq`` that ``rect`` touches,
-    so the first client asking finds them ready. Returns how many tiles were rendered."""
-    g = geometry(image)
-    count = 0
-    t = mask_tiles.TILE_SIZE
-    for level in range(g.max_level, max(-1, g.max_level - 3), -1):
-        span = t * g.scale(level)
-        for row in range(rect[1] // span, (rect[1] + max(rect[3], 1) - 1) // span + 1):
-            for col in range(rect[0] // span, (rect[0] + max(rect[2], 1) - 1) // span + 1):
-                if col * span < g.width and row * span < g.height:
-                    mask_tile(image, seq, level, col, row)
-                    count += 1
-    return count
+def prerender(image: Image, seq: int, rect, levels: int = 3) -> int:
+    """Render the tiles of revision ``seq`` that ``rect`` touches on the ``levels`` finest
+    levels, so the first client asking finds them ready. Returns how many were rendered."""
+    top = mask_tiles.level_count(image.width, image.height) - 1
+    touched = [t for t in mask_tiles.tiles_for_rect(rect, image.width, image.height) if t[0] > top - levels]
+    for level, col, row in touched:
+        mask_tile(image, seq, level, col, row)
+    return len(touched)
 
 
 def render_after_edit(image_id: int, seq: int) -> tuple[int, tuple | None]:
@@ -441,6 +393,17 @@ def render_after_edit(image_id: int, seq: int) -> tuple[int, tuple | None]:
     return seq, rect
 
 
+def schedule_full_render(image_id: int, seq: int) -> tuple[int, int, int, int]:
+    """A whole-frame change (refine, intersect ...): the full render goes to the Celery task
+    (eager in the embedded default); returns the whole image as the rect that changed. Tiles
+    are rendered on request meanwhile, so nobody waits for the task."""
+    from reviews.tasks import render_full
+
+    image = Image.objects.get(pk=image_id)
+    render_full.delay(image_id, seq)
+    return (0, 0, image.width, image.height)
+
+
 def original_array(image: Image) -> np.ndarray:
     from masks.imageio import load_image as load_picture
 
@@ -452,18 +415,21 @@ def original_array(image: Image) -> np.ndarray:
 
 
 def original_tile(image: Image, level: int, col: int, row: int) -> bytes:
-    """JPEG tile of the original photo (cached; the same for every revision)."""
-    g = geometry(image)
-    rect = check_tile(g, level, col, row)
+    """JPEG tile of the original photo: from the ingest's pyramid when it has one, else
+    rendered once from the photo and cached (the same for every revision)."""
+    w, h = image.width, image.height
+    rect = mask_tiles.tile_rect(level, col, row, w, h)
+    if image.tiles_prefix:
+        built = f"{image.tiles_prefix}/original_files/{level}/{col}_{row}.jpeg"
+        data = _cache_get(built)
+        if data is not None:
+            return data
     name = _cache_name(image, "original", 0, level, col, row, "jpeg")
     data = _cache_get(name)
     if data is None:
-        rgb = original_array(image)
-        x, y, w, h = rect
-        region = _downsample(np.ascontiguousarray(rgb[y : y + h, x : x + w]), g.scale(level))
-        buf = io.BytesIO()
-        PILImage.fromarray(region, "RGB").save(buf, "JPEG", quality=90)
-        data = buf.getvalue()
+        x, y, rw, rh = rect
+        region = np.ascontiguousarray(original_array(image)[y : y + rh, x : x + rw])
+        data = mask_tiles.encode_tile(mask_tiles.render_tile(region, level, w, h), "jpeg")
         storage.write_bytes(name, data)
     return data
 
