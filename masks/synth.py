@@ -382,8 +382,9 @@ def _earring(sc: _Scene, w, h):
 
 def _pearls(sc: _Scene, w, h):
     rng, s = sc.rng, sc.s
-    names = [n for n in _PEARLS if not (sc.dark_bg and n == "black")
-             and not (not sc.dark_bg and n in ("white", "pink") and sc.bg.mean() > 240)]
+    # pearls a studio would not shoot on this backdrop (too little contrast) are left out
+    names = [n for n in _PEARLS
+             if np.abs(np.asarray(_PEARLS[n], np.float32) * 0.75 - sc.bg).sum() > 90]
     base = _PEARLS[names[rng.integers(len(names))]]
     r = rng.uniform(18, 22) * s
     soft = 3.2 * s  # lustrous edge: alpha falls off over this many pixels
@@ -453,18 +454,28 @@ def generate(kind: str, seed: int, size=(800, 600), backdrop: str = "white") -> 
 
 
 def _backdrop(alpha, sc: _Scene, rng):
-    """Backdrop with a gentle vertical gradient and a soft contact shadow under the piece."""
+    """Backdrop with a gentle vertical gradient and a soft contact shadow under the piece.
+
+    The shadow falls on the sweep below the piece (below its lowest point in each column), so
+    it does not darken the negative space seen through rings and links.
+    """
     h, w = alpha.shape
     f = max(1, int(round(min(w, h) / 300)))  # the shadow is smooth: compute it small
     small = cv2.resize(alpha, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+    sh, sw = small.shape
     shift = max(1, int(round(6 * sc.s / f)))
     shadow = np.zeros_like(small)
     shadow[shift:] = small[:-shift]
     sigma = 9.0 * sc.s / f
     shadow = cv2.GaussianBlur(shadow, (0, 0), sigma)
-    shadow = cv2.resize(shadow, (w, h), interpolation=cv2.INTER_LINEAR)
+    rows = np.arange(sh, dtype=np.float32)[:, None]
+    has = small > 0.02
+    lowest = np.where(has.any(0), sh - 1 - np.argmax(has[::-1], axis=0), sh + 1).astype(np.float32)
+    below = np.clip(rows - lowest[None, :], 0.0, 1.0)
+    below = cv2.GaussianBlur(below, (0, 0), max(0.5, 2.0 * sc.s / f))
+    shadow = cv2.resize(shadow * below, (w, h), interpolation=cv2.INTER_LINEAR)
     grad = (np.arange(h, dtype=np.float32)[:, None] / h - 0.5) * rng.uniform(-0.03, 0.03)
-    strength = 0.3 * rng.uniform(0.6, 1.0)
+    strength = 0.45 * rng.uniform(0.6, 1.0)
     shade = (1.0 + grad) * (1.0 - strength * np.clip(shadow, 0.0, 1.0))
     return sc.bg[None, None, :] * shade[..., None]
 
