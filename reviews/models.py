@@ -305,6 +305,18 @@ class Swatch(models.Model):
     def lab(self) -> tuple[float, float, float]:
         return (self.lab_l, self.lab_a, self.lab_b)
 
+    @property
+    def hex(self) -> str:
+        """The swatch as "#rrggbb" for display (clipped to the sRGB gamut)."""
+        return lab_hex(self.lab)
+
+
+def lab_hex(lab) -> str:
+    from masks.color import lab_to_srgb
+
+    r, g, b = (int(round(float(v) * 255)) for v in lab_to_srgb(lab))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
 
 class ColourCheck(models.Model):
     """The marked region of an image measured against a swatch (latest measurement kept)."""
@@ -325,6 +337,10 @@ class ColourCheck(models.Model):
 
     class Meta:
         unique_together = [("image", "swatch")]
+
+    @property
+    def measured_hex(self) -> str:
+        return lab_hex((self.measured_l, self.measured_a, self.measured_b)) if self.measured_l is not None else ""
 
 
 class QAFinding(models.Model):

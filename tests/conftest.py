@@ -94,3 +94,44 @@ def world(db):
     w.other_org_image = _image(w.other_org_collection, "chain-1.jpg", State.CLIENT_REVIEW, w.users["retoucher1"], sent=True)
     w.other_studio_image = _image(w.other_studio_collection, "z-1.jpg", State.CLIENT_REVIEW, sent=True)
     return w
+
+
+def small_photo(w=120, h=90, seed=0):
+    """A tiny synthetic jewelry photo and its ground-truth alpha (uint8 arrays)."""
+    from masks import synth
+
+    sample = synth.generate("ring", seed, size=(w, h), backdrop="white")
+    return sample.image, sample.alpha
+
+
+def jpeg_bytes(rgb, quality=90) -> bytes:
+    import io
+
+    from PIL import Image as PILImage
+
+    buf = io.BytesIO()
+    PILImage.fromarray(rgb).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def make_ingested(image, rgb=None, alpha=None):
+    """Give ``image`` what ingest would have stored (sRGB PNG + base alpha) without running it.
+
+    Lets mask-log, export and view tests run without the tile/QA pipeline."""
+    from masks.imageio import encode_png
+
+    from reviews.services import storage
+
+    if rgb is None:
+        rgb, alpha = small_photo(image.width or 120, image.height or 90)
+    storage.write_bytes(f"{image.folder}/srgb.png", encode_png(rgb))
+    image.base_alpha.name = storage.write_bytes(f"{image.folder}/base_alpha.png", encode_png(alpha))
+    if not image.original:
+        image.original.name = storage.write_bytes(f"{image.folder}/original.jpg", jpeg_bytes(rgb))
+    image.width, image.height = rgb.shape[1], rgb.shape[0]
+    image.save()
+    return image
+
+
+def rect_op(x, y, w, h, mode="add"):
+    return {"type": "path", "d": f"M{x} {y}H{x + w}V{y + h}H{x}Z", "mode": mode, "fill_rule": "nonzero", "feather": 0}

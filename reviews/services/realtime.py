@@ -393,6 +393,32 @@ def render_after_edit(image_id: int, seq: int) -> tuple[int, tuple | None]:
     return seq, rect
 
 
+_bases = _ArrayCache(2)
+_previews = _ArrayCache(2)
+
+
+def preview_tile(image: Image, seq: int, level: int, col: int, row: int, op) -> bytes:
+    """The mask tile of revision ``seq`` with ``op`` applied on top; nothing is stored.
+
+    Lets the refine panel and the clean-up button show their result before the op goes into
+    the log (the log only takes what the person then applies)."""
+    from masks import log as mlog
+
+    w, h = image.width, image.height
+    rect = mask_tiles.tile_rect(level, col, row, w, h)
+    if seq < 0 or seq > image.head_seq:
+        raise EditRefused(f"revision {seq} does not exist (head is {image.head_seq})")
+    base = _bases.get((image.pk, image.base_alpha.name), lambda: masklog.render_revision(image, 0))
+    ops = mlog.active_ops(masklog.entries(image, upto=seq)) + [op]
+    if rect[2] * rect[3] <= DIRECT_RENDER_PIXELS:
+        region = mask_render.render(base, ops, rect=rect)
+    else:
+        full = _previews.get((image.pk, seq, repr(op)), lambda: mask_render.render(base, ops))
+        x, y, rw, rh = rect
+        region = np.ascontiguousarray(full[y : y + rh, x : x + rw])
+    return encode_mask_tile(mask_tiles.render_tile(region, level, w, h))
+
+
 def schedule_full_render(image_id: int, seq: int) -> tuple[int, int, int, int]:
     """A whole-frame change (refine, intersect ...): the full render goes to the Celery task
     (eager in the embedded default); returns the whole image as the rect that changed. Tiles
@@ -448,5 +474,5 @@ __all__ = [
     "EditRefused", "MaskError", "PermissionDenied", "RateLimiter", "group_name", "person", "load_image",
     "welcome", "record_edit", "missed_frames", "add_comment", "resolve_comment", "cursor_frame",
     "tile_info", "dzi_xml", "mask_tile", "original_tile", "cutout_tile", "render_after_edit", "edit_rect",
-    "effective_seq", "prerender",
+    "effective_seq", "prerender", "preview_tile", "schedule_full_render", "original_array",
 ]

@@ -1,0 +1,272 @@
+"""The editor page and what it loads: deep-zoom tiles (original, mask and cutout per revision),
+server-side previews of an op before it is applied, full renders, history, colour checks.
+
+Every view asks ``reviews.policies`` first. Tile URLs name the revision, so their bytes never
+change: they are sent with a year-long private, immutable cache lifetime.
+"""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+from PIL import Image as PILImage
+
+from masks import color as mcolor
+from masks.errors import MaskError
+from masks.ops import parse_op
+from reviews import policies
+from reviews.models import ColourCheck, Comment, Image, OpKind, Swatch
+from reviews.services import masklog, realtime
+
+IMMUTABLE = "private, max-age=31536000, immutable"
+DECISIONS = ("submit", "send_back", "send_to_client", "approve", "request_changes")
+MAX_PREVIEW_OP = 16 * 1024  # bytes of op JSON in a preview URL
+
+
+def _image(request, image_id: int, action: str = "view_image") -> Image:
+    image = Image.objects.select_related("collection").filter(pk=image_id).first()
+    if image is None or not policies.can(request.user, "view_image", image):
+        raise Http404("no such image")  # the same answer whether it exists or is someone else's
+    if action != "view_image":
+        policies.require(request.user, action, image)
+    return image
+
+
+def _tile_response(data: bytes, content_type: str) -> HttpResponse:
+    response = HttpResponse(data, content_type=content_type)
+    response["Cache-Control"] = IMMUTABLE
+    return response
+
+
+def _decision_urls(image: Image) -> dict:
+    """URLs of django-app's decision endpoints, where they exist."""
+    out = {}
+    for action in DECISIONS:
+        for name in (f"image_{action}", f"reviews:image_{action}", action):
+            try:
+                out[action] = reverse(name, args=[image.pk])
+                break
+            except Exception:  # noqa: BLE001 - not routed (yet): the button is left out
+                continue
+    return out
+
+
+def editor_config(request, image: Image) -> dict:
+    user = request.user
+    tiles_base = f"/images/{image.pk}/tiles"
+    comments = Comment.objects.filter(image=image).select_related("author")
+    swatches = Swatch.objects.filter(collection=image.collection)
+    checks = {c.swatch_id: c for c in ColourCheck.objects.filter(image=image)}
+    decision_urls = _decision_urls(image)
+    return {
+        "image": {"id": image.pk, "name": image.name, "state": image.state, "width": image.width,
+                  "height": image.height, "has_ai_path": bool(image.ai_path)},
+        "tiles": realtime.tile_info(image),
+        "head_seq": image.head_seq,
+        "me": {**realtime.person(user), "role": getattr(getattr(user, "profile", None), "role", "")},
+        "can": {a: policies.can(user, a, image) for a in ("edit_image", "comment", *DECISIONS)},
+        "decisions": [{"action": a, "url": decision_urls[a]} for a in DECISIONS
+                      if a in decision_urls and policies.can(user, a, image)],
+        "urls": {
+            "ws": f"/ws/images/{image.pk}/",
+            "original": f"{tiles_base}/original/{{level}}/{{col}}_{{row}}.jpeg",
+            "mask": f"{tiles_base}/mask/{{rev}}/{{level}}/{{col}}_{{row}}.png",
+            "preview": f"{tiles_base}/preview/{{rev}}/{{level}}/{{col}}_{{row}}.png",
+            "history": f"/images/{image.pk}/history.json",
+            "ai_path": f"/images/{image.pk}/ai-path.json",
+            "colour": f"/images/{image.pk}/colour.json",
+            "render": f"/images/{image.pk}/render/{{rev}}.png",
+        },
+        "findings": [
+            {"id": f.pk, "kind": f.kind, "bbox": [f.x, f.y, f.w, f.h], "severity": f.severity,
+             "message": f.message, "resolved": f.resolved}
+            for f in image.findings.all()
+        ],
+        "comments": [realtime.comment_frame(c)["comment"] for c in comments],
+        "swatches": [
+            {"id": s.pk, "name": s.name, "lab": list(s.lab), "tolerance": s.tolerance,
+             "hex": _lab_hex(s.lab), "approved": s.approved_at is not None,
+             "check": _check_dict(checks.get(s.pk))}
+            for s in swatches
+        ],
+    }
+
+
+def _lab_hex(lab) -> str:
+    rgb = np.clip(np.round(np.asarray(mcolor.lab_to_srgb(np.asarray(lab, float))) * 1.0), 0, 255)
+    if rgb.max() <= 1.0:  # lab_to_srgb may answer 0–1 floats
+        rgb = np.round(rgb * 255)
+    r, g, b = (int(v) for v in rgb.reshape(-1)[:3])
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def _check_dict(c: ColourCheck | None):
+    if c is None or c.delta_e is None:
+        return None
+    lab = (c.measured_l, c.measured_a, c.measured_b)
+    return {"rect": [c.x, c.y, c.w, c.h], "measured_lab": lab, "measured_hex": _lab_hex(lab),
+            "delta_e": c.delta_e, "passed": c.passed, "seq": c.seq}
+
+
+@require_GET
+def editor(request, image_id: int):
+    image = _image(request, image_id)
+    config = editor_config(request, image)
+    return render(request, "reviews/editor.html", {"image": image, "config": config})
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Http404(f"{name} must be a whole number") from None
+
+
+@require_GET
+def original_tile(request, image_id: int, level: int, col: int, row: int):
+    image = _image(request, image_id, "view_tiles")
+    try:
+        return _tile_response(realtime.original_tile(image, level, col, row), "image/jpeg")
+    except MaskError as exc:
+        raise Http404(str(exc)) from None
+
+
+@require_GET
+def mask_tile(request, image_id: int, rev: int, level: int, col: int, row: int):
+    image = _image(request, image_id, "view_tiles")
+    try:
+        data, _ = realtime.mask_tile(image, rev, level, col, row)
+    except (MaskError, realtime.EditRefused) as exc:
+        raise Http404(str(exc)) from None
+    return _tile_response(data, "image/png")
+
+
+@require_GET
+def cutout_tile(request, image_id: int, rev: int, level: int, col: int, row: int):
+    image = _image(request, image_id, "view_tiles")
+    try:
+        return _tile_response(realtime.cutout_tile(image, rev, level, col, row), "image/png")
+    except (MaskError, realtime.EditRefused) as exc:
+        raise Http404(str(exc)) from None
+
+
+@require_GET
+def preview_tile(request, image_id: int, rev: int, level: int, col: int, row: int):
+    """The mask tile as it would be with one more op (``?op=<wire JSON>``); nothing is stored."""
+    image = _image(request, image_id, "view_tiles")
+    raw = request.GET.get("op", "")
+    if len(raw) > MAX_PREVIEW_OP:
+        return JsonResponse({"error": f"op too large (at most {MAX_PREVIEW_OP} bytes)"}, status=400)
+    try:
+        op = parse_op(json.loads(raw))
+        data = realtime.preview_tile(image, rev, level, col, row, op)
+    except (ValueError, MaskError, realtime.EditRefused) as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    response = HttpResponse(data, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@require_GET
+def dzi(request, image_id: int, layer: str, rev: int = 0):
+    image = _image(request, image_id, "view_tiles")
+    fmt = "jpeg" if layer == "original" else "png"
+    if rev > image.head_seq:
+        raise Http404("no such revision")
+    return HttpResponse(realtime.dzi_xml(image, fmt), content_type="application/xml")
+
+
+@require_GET
+def render_png(request, image_id: int, rev: int):
+    """The whole mask of a revision as a grey PNG (0–255 alpha)."""
+    image = _image(request, image_id, "view_tiles")
+    if rev > image.head_seq:
+        raise Http404("no such revision")
+    try:
+        alpha = masklog.render_revision(image, rev)
+    except MaskError as exc:
+        raise Http404(str(exc)) from None
+    buf = io.BytesIO()
+    PILImage.fromarray(alpha, "L").save(buf, "PNG", compress_level=3)
+    return _tile_response(buf.getvalue(), "image/png")
+
+
+@require_GET
+def history(request, image_id: int):
+    image = _image(request, image_id, "view_history")
+    ops = masklog.operations_since(image, 0)
+    rows = []
+    for op in ops:
+        row = {"seq": op.seq, "kind": op.kind, "author": realtime.person(op.author),
+               "created_at": op.created_at.isoformat()}
+        if op.kind == OpKind.OP:
+            row["op_type"] = op.payload.get("type")
+            row["mode"] = op.payload.get("mode")
+        else:
+            row["target"] = op.payload.get("target")
+        rows.append(row)
+    return JsonResponse({"head_seq": image.head_seq, "entries": rows})
+
+
+@require_GET
+def ai_path(request, image_id: int):
+    image = _image(request, image_id)
+    return JsonResponse({"d": image.ai_path or ""})
+
+
+def _rect_param(data, image: Image):
+    try:
+        rect = [int(float(data.get(k))) for k in ("x", "y", "w", "h")]
+    except (TypeError, ValueError):
+        raise MaskError("x, y, w, h must be numbers (image pixels)") from None
+    x, y, w, h = rect
+    if w < 1 or h < 1 or x < 0 or y < 0 or x + w > image.width or y + h > image.height:
+        raise MaskError(f"the region must lie inside the {image.width}x{image.height} image")
+    if w * h > 4096 * 4096:
+        raise MaskError("the region is too large to measure (at most 4096x4096 px)")
+    return rect
+
+
+@require_http_methods(["GET", "POST"])
+def colour(request, image_id: int):
+    """Measure a region of the cutout against a swatch: measured Lab, ΔE2000, pass/fail.
+
+    GET measures; POST (with comment permission) also keeps it as the image's check for that
+    swatch. Parameters: swatch (id), x, y, w, h (image pixels).
+    """
+    image = _image(request, image_id)
+    data = request.POST if request.method == "POST" else request.GET
+    if request.method == "POST" and not policies.can(request.user, "comment", image):
+        raise PermissionDenied("not allowed to record colour checks")
+    swatch = Swatch.objects.filter(pk=_int(data.get("swatch"), "swatch"), collection=image.collection).first()
+    if swatch is None:
+        return JsonResponse({"error": "no such swatch in this collection"}, status=400)
+    try:
+        x, y, w, h = _rect_param(data, image)
+        photo = realtime.original_array(image)[y : y + h, x : x + w]
+        alpha = masklog.render_revision(image, image.head_seq, rect=(x, y, w, h))
+        result = mcolor.swatch_check(photo, alpha, (0, 0, w, h), swatch.lab, swatch.tolerance)
+    except MaskError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    out = {"swatch": swatch.pk, "swatch_lab": list(swatch.lab), "swatch_hex": _lab_hex(swatch.lab),
+           "tolerance": swatch.tolerance, "measured_lab": list(result.measured_lab),
+           "measured_hex": _lab_hex(result.measured_lab), "delta_e": round(result.delta_e, 2),
+           "passed": result.passed, "rect": [x, y, w, h], "seq": image.head_seq}
+    if request.method == "POST":
+        from django.utils import timezone
+
+        L, a, b = result.measured_lab
+        ColourCheck.objects.update_or_create(
+            image=image, swatch=swatch,
+            defaults={"x": x, "y": y, "w": w, "h": h, "measured_l": L, "measured_a": a, "measured_b": b,
+                      "delta_e": result.delta_e, "passed": result.passed, "seq": image.head_seq,
+                      "measured_at": timezone.now()},
+        )
+    return JsonResponse(out)
+
