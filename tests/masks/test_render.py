@@ -1,0 +1,216 @@
+"""render(): the geometry is exact, compositing follows the formulas, bad input is refused."""
+import math
+
+import numpy as np
+import pytest
+
+from masks import paths
+from masks.errors import ImageInputError, MaskError
+from masks.ops import parse_op
+from masks.render import dirty_rect, render, stroke_coverage, stroke_profile
+
+
+def cov(d, fill_rule="nonzero", size=(64, 64), feather=0):
+    w, h = size
+    return paths.coverage(d, fill_rule, (0, 0, w, h), feather)
+
+
+def path(d, mode="add", fill_rule="nonzero", feather=0):
+    return parse_op({"type": "path", "d": d, "mode": mode, "fill_rule": fill_rule, "feather": feather})
+
+
+def stroke(points, radius, hardness=1.0, mode="keep", opacity=1.0):
+    return parse_op({"type": "stroke", "mode": mode, "points": points, "radius": radius,
+                     "hardness": hardness, "opacity": opacity})
+
+
+def test_integer_square_is_exact():
+    c = cov("M 10 12 H 30 V 20 H 10 Z")
+    expect = np.zeros((64, 64), np.uint8)
+    expect[12:20, 10:30] = 255
+    assert np.array_equal(c, expect)
+
+
+def test_half_pixel_square_edges_and_corners():
+    c = cov("M 10.5 10.5 H 20.5 V 20.5 H 10.5 Z").astype(int)
+    assert (c[11:20, 11:20] == 255).all()
+    for edge in (c[10, 11:20], c[20, 11:20], c[11:20, 10], c[11:20, 20]):
+        assert np.all(np.abs(edge - 127.5) <= 1)
+    for corner in (c[10, 10], c[10, 20], c[20, 10], c[20, 20]):
+        assert abs(corner - 63.75) <= 1
+    assert c[9].sum() == 0 and c[21].sum() == 0 and c[:, 9].sum() == 0 and c[:, 21].sum() == 0
+    assert abs(c.sum() / 255 - 100) < 0.1
+
+
+def test_fractional_edge_gets_its_area():
+    c = cov("M 5 5.3 H 15 V 9.8 H 5 Z").astype(int)
+    assert np.all(np.abs(c[5, 5:15] - 0.7 * 255) <= 1)
+    assert np.all(np.abs(c[9, 5:15] - 0.8 * 255) <= 1)
+
+
+@pytest.mark.parametrize("r", [5.0, 17.3, 40.0])
+def test_circle_area_within_half_percent(r):
+    d = f"M {50 - r} 50 A {r} {r} 0 1 0 {50 + r} 50 A {r} {r} 0 1 0 {50 - r} 50 Z"
+    total = cov(d, size=(100, 100)).sum() / 255
+    assert abs(total - math.pi * r * r) <= 0.005 * math.pi * r * r
+
+
+def test_even_odd_ring_and_nonzero_without_hole():
+    outer = "M 10 10 H 50 V 50 H 10 Z"
+    inner_same = "M 20 20 H 40 V 40 H 20 Z"          # same direction as the outer square
+    inner_reversed = "M 20 20 V 40 H 40 V 20 Z"
+    ring = cov(outer + inner_same, "evenodd")
+    assert ring[30, 30] == 0 and ring[15, 15] == 255
+    assert ring.sum() == 255 * (1600 - 400)
+    filled = cov(outer + inner_same, "nonzero")
+    assert filled.sum() == 255 * 1600
+    assert np.array_equal(cov(outer + inner_reversed, "nonzero"), ring)
+    assert np.array_equal(cov(outer + inner_reversed, "evenodd"), ring)
+
+
+def test_relative_and_absolute_commands_agree():
+    absolute = "M 10 10 L 40 12 C 50 20 50 30 40 40 Q 25 50 12 40 A 8 8 0 0 1 10 10 Z"
+    relative = "m 10 10 l 30 2 c 10 8 10 18 0 28 q -15 10 -28 0 a 8 8 0 0 1 -2 -30 z"
+    assert np.array_equal(cov(absolute), cov(relative))
+    assert cov(absolute).sum() > 0
+    # H/V and S/T shorthands
+    hv = "M 10 10 H 30 V 30 H 10 Z"
+    assert np.array_equal(cov(hv), cov("m10 10h20v20h-20z"))
+    assert np.array_equal(cov("M 10 10 C 20 0 30 0 40 10 S 60 20 50 40 Z"),
+                          cov("M 10 10 c 10 -10 20 -10 30 0 s 20 10 10 30 z"))
+    assert np.array_equal(cov("M 10 30 Q 20 10 30 30 T 50 30 Z"), cov("M10,30q10-20,20,0t20,0z"))
+
+
+def test_arcs_give_half_discs():
+    # sweep 0 from left to right goes through y > 50 (the lower half, y grows downwards)
+    lower = cov("M 30 50 A 20 20 0 0 0 70 50 Z", size=(100, 100))
+    upper = cov("M 30 50 A 20 20 0 0 1 70 50 Z", size=(100, 100))
+    assert lower[:50].sum() == 0 and upper[50:].sum() == 0
+    for half in (lower, upper):
+        assert abs(half.sum() / 255 - math.pi * 200) <= 0.005 * math.pi * 200
+    # compact flags and an elliptical, rotated arc: symmetric about the chord's midpoint
+    ell = cov("M30 50a25 10 0 1050 0z", size=(100, 100))
+    assert np.array_equal(ell, cov("M 30 50 A 25 10 0 1 0 80 50 Z", size=(100, 100)))
+    assert abs(ell.sum() / 255 - math.pi * 250 / 2) <= 0.01 * math.pi * 125
+
+
+def test_compositing_formulas():
+    base = np.full((8, 8), 100, np.uint8)
+    half = "M 2 2 H 6 V 6 H 2 Z M 0 0.5 H 8 V 1 H 0 Z"  # row 0 is half covered
+    c = cov(half, size=(8, 8)).astype(int)
+    a = 100
+    add = render(base, [path(half, "add")]).astype(int)
+    sub = render(base, [path(half, "subtract")]).astype(int)
+    inter = render(base, [path(half, "intersect")]).astype(int)
+    assert np.array_equal(add, a + (c * (255 - a) + 127) // 255)
+    assert np.array_equal(sub, (a * (255 - c) + 127) // 255)
+    assert np.array_equal(inter, (a * c + 127) // 255)
+    assert add[3, 3] == 255 and sub[3, 3] == 0 and inter[3, 3] == 100 and inter[7, 7] == 0
+    assert abs(add[0, 0] - (100 + 155 * 0.5)) <= 1
+
+
+def test_ops_apply_in_log_order():
+    base = np.zeros((20, 20), np.uint8)
+    sq = "M 5 5 H 15 V 15 H 5 Z"
+    assert render(base, [path(sq, "add"), stroke([[10, 10]], 2, mode="remove")])[10, 10] == 0
+    assert render(base, [stroke([[10, 10]], 2, mode="remove"), path(sq, "add")])[10, 10] == 255
+
+
+def test_hard_stroke_profile_and_area():
+    op = stroke([[50.5, 50.5]], 20)
+    c = stroke_coverage(op, (0, 0, 101, 101)).astype(int)
+    assert abs(c.sum() / 255 - math.pi * 400) <= 0.005 * math.pi * 400
+    assert c[50, 50] == 255 and c[50, 70] == 128 and c[50, 71] == 0  # centre 20 px away: 50 %
+
+
+def test_soft_stroke_matches_documented_profile():
+    op = stroke([[10.5, 30.5], [70.5, 30.5]], 12, hardness=0.25, opacity=0.8)
+    c = stroke_coverage(op, (0, 0, 90, 60)).astype(int)
+    ys = np.arange(60) + 0.5
+    expect = np.floor(255 * stroke_profile(np.abs(ys - 30.5), 12, 0.25, 0.8) + 0.5)
+    assert np.array_equal(c[:, 40], expect)
+    assert c[30, 40] == round(0.8 * 255)
+    assert c[30 - 13, 40] == 0 and c[30 + 13, 40] == 0
+    # beyond the end point the footprint is a disc (capsule chain)
+    assert c[30, 70 + 12] > 0 and c[30, 70 + 13] == 0
+
+
+def test_stroke_profile_definition():
+    d = np.array([0.0, 3.0, 7.0, 9.0, 10.0, 10.6])
+    hard = stroke_profile(d, 10, 1.0)
+    assert np.allclose(hard, [1, 1, 1, 1, 0.5, 0])
+    soft = stroke_profile(d, 10, 0.0)
+    # f = 1 - δ/10 for δ in [0, 10] (and 1 for δ < 0): box average over [δ - ½, δ + ½]
+    assert np.allclose(soft[:2], [0.5 + 0.5 * (1 - 0.25 / 10), 1 - 3 / 10])
+    mid = stroke_profile(np.array([7.5]), 10, 0.5)
+    assert np.allclose(mid, 0.5)                                    # 50 % at (1 + h)·r / 2
+
+
+def test_polyline_stroke_union_of_discs():
+    pts = [[10, 10], [40, 10], [40, 40]]
+    c = stroke_coverage(stroke(pts, 3), (0, 0, 50, 50))
+    yy, xx = np.mgrid[0:50, 0:50] + 0.5
+    d1 = np.hypot(np.clip(xx, 10, 40) - xx, 10 - yy)
+    d2 = np.hypot(40 - xx, np.clip(yy, 10, 40) - yy)
+    dist = np.minimum(d1, d2)
+    expect = np.floor(255 * stroke_profile(dist, 3, 1.0) + 0.5)
+    assert np.array_equal(c, expect)
+
+
+def test_channel_op_levels_inside_region():
+    base = np.full((10, 10), 7, np.uint8)
+    image = np.zeros((10, 10, 3), np.uint8)
+    image[..., 1] = np.arange(10)[None, :] * 20   # green varies, red/blue flat
+    op = parse_op({"type": "channel", "d": "M 2 2 H 8 V 8 H 2 Z", "black": 20, "white": 120})
+    out = render(base, [op], image=image)
+    assert out[0, 0] == 7 and out[9, 9] == 7
+    g = image[5, 2:8, 1].astype(float)
+    assert np.array_equal(out[5, 2:8], np.clip(np.floor((g - 20) * 255 / 100 + 0.5), 0, 255))
+    inv = render(base, [parse_op({**op.to_wire(), "invert": True, "channel": "g"})], image=image)
+    assert np.array_equal(inv[5, 2:8].astype(int), 255 - out[5, 2:8])
+    with pytest.raises(ImageInputError, match="image"):
+        render(base, [op])
+
+
+def test_feathered_path_is_soft_and_keeps_area():
+    sq = "M 20 20 H 44 V 44 H 20 Z"
+    hard, soft = cov(sq), cov(sq, feather=4)
+    assert soft[32, 32] == 255 and 0 < soft[32, 20] < 255 and soft[32, 14] > 0
+    assert abs(int(soft.sum()) - int(hard.sum())) <= 0.01 * hard.sum()
+
+
+def test_dirty_rect_covers_every_change():
+    base = np.zeros((100, 120), np.uint8)
+    before = [path("M 0 0 H 60 V 60 Z")]
+    new = stroke([[30, 40], [70.5, 52]], 6, hardness=0.4)
+    x, y, w, h = dirty_rect([new], base.shape)
+    diff = render(base, before + [new]) != render(base, before)
+    ys, xs = np.nonzero(diff)
+    assert x <= xs.min() and xs.max() < x + w and y <= ys.min() and ys.max() < y + h
+    assert dirty_rect([path("M 5 5 H 9 V 9 Z", "intersect")], base.shape) is None
+    assert dirty_rect([parse_op({"type": "refine", "feather": 1})], base.shape) is None
+    assert dirty_rect([parse_op({"type": "cleanup", "min_speck": 5})], base.shape) is None
+    assert dirty_rect([stroke([[500, 500]], 3)], base.shape) == (0, 0, 0, 0)
+    assert dirty_rect([path("M 5 5 H 9 V 9 Z", feather=2)], base.shape) == (1, 1, 12, 12)
+
+
+@pytest.mark.parametrize("rect", [(-1, 0, 5, 5), (0, 0, 11, 5), (0, 0, 5, 11), (1.5, 0, 2, 2), "abc", (1, 2, 3)])
+def test_bad_rect_refused(rect):
+    with pytest.raises(MaskError, match="rect"):
+        render(np.zeros((10, 10), np.uint8), [], rect=rect)
+
+
+def test_bad_base_and_ops_refused():
+    with pytest.raises(ImageInputError, match="base_alpha"):
+        render(np.zeros((10, 10), np.float32), [])
+    with pytest.raises(MaskError, match="operation 0"):
+        render(np.zeros((10, 10), np.uint8), [{"type": "path"}])
+    with pytest.raises(MaskError, match="operation 0"):
+        render(np.zeros((10, 10), np.uint8), ["not an op"])
+
+
+def test_render_does_not_modify_inputs():
+    base = np.random.default_rng(0).integers(0, 256, (30, 30)).astype(np.uint8)
+    keep = base.copy()
+    render(base, [path("M 0 0 H 10 V 10 Z"), parse_op({"type": "refine", "smooth": 20})])
+    assert np.array_equal(base, keep)
