@@ -23,7 +23,7 @@ from masks.trace import parse_path, to_path_data, trace
 
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 CLIP_PATH_NAME = "Clipping path"
-EXPORT_TOLERANCE = 0.5  # px: the embedded path follows the mask more tightly than an editing path
+EXPORT_TOLERANCE = 0.25  # px: the embedded path follows the mask more tightly than an editing path
 JPEG_QUALITY = 95
 
 
