@@ -16,7 +16,8 @@ import json
 import logging
 import secrets
 
-from channels.db import DatabaseSyncToAsync, database_sync_to_async
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 
@@ -33,15 +34,15 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-# Rendering is CPU work: run it outside the single thread that serialises the consumers'
-# database calls, so one person's render never delays another's edit.
-render_off_thread = DatabaseSyncToAsync(realtime.render_after_edit, thread_sensitive=False)
-full_render_off_thread = DatabaseSyncToAsync(realtime.schedule_full_render, thread_sensitive=False)
+# Rendering is CPU work: it runs outside the single thread that serialises the consumers'
+# database calls (from a LogView read there), so one person's render never delays another's edit.
+prerender_off_thread = sync_to_async(realtime.prerender, thread_sensitive=False)
 
 
 class ImageConsumer(AsyncWebsocketConsumer):
     async def connect(self):
-        self.group = None
+        self.group = None  # set once the person may see the image; kept after disconnect so
+        self.joined = False  # a render that finishes later still reaches the others
         self.conn = secrets.token_hex(6)
         self.user = self.scope.get("user")
         self.limiter = realtime.RateLimiter(RATE_PER_S, BURST)
@@ -56,6 +57,7 @@ class ImageConsumer(AsyncWebsocketConsumer):
             return
         self.group = realtime.group_name(self.image_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        self.joined = True
         await self.send_frame(hello)
         me = hello["me"]
         await self.broadcast({"type": "presence", "event": "join", "conn": self.conn, "user": me},
@@ -68,15 +70,15 @@ class ImageConsumer(AsyncWebsocketConsumer):
         return {**realtime.welcome(self.user, image), "conn": self.conn}
 
     async def disconnect(self, code):
-        if self.group:
+        if self.joined:
+            self.joined = False
+            await self.channel_layer.group_discard(self.group, self.channel_name)
             await self.broadcast({"type": "presence", "event": "leave", "conn": self.conn, "user": self.me},
                                  skip=self.conn)
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            self.group = None
 
     # ------------------------------------------------------------------ incoming
     async def receive(self, text_data=None, bytes_data=None):
-        if self.group is None:
+        if not self.joined:
             return  # refused at connect; the socket is closing
         if text_data is None:
             return await self.error("binary frames are not accepted; send JSON text")
@@ -90,7 +92,9 @@ class ImageConsumer(AsyncWebsocketConsumer):
             return await self.error(f"malformed JSON: {exc}")
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             return await self.error('a message is a JSON object with a "type"')
-        client_id = msg.get("client_id") if isinstance(msg.get("client_id"), str) else None
+        client_id = msg.get("client_id")
+        if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
+            client_id = None  # only a well-formed id is echoed back
         handler = self.HANDLERS.get(msg["type"])
         if handler is None:
             return await self.error(f"unknown message type {msg['type'][:40]!r}", client_id)
@@ -116,12 +120,15 @@ class ImageConsumer(AsyncWebsocketConsumer):
     async def render(self, seq: int):
         """After the broadcast: render the dirty rectangle and tell everyone it is ready."""
         try:
-            seq, rect = await render_off_thread(self.image_id, seq)
-        except Exception:  # a failed render must not take the socket down; tiles render lazily
+            view, rect = await database_sync_to_async(realtime.edit_plan)(self.image_id, seq)
+            if rect is None:
+                await database_sync_to_async(realtime.schedule_full_render)(self.image_id, seq)
+                rect = (0, 0, view.image.width, view.image.height)
+            elif rect[2] and rect[3]:
+                await prerender_off_thread(view, seq, rect)
+        except Exception:  # a failed render must not take the socket down; tiles render on request
             log.exception("render of image %s seq %s failed", self.image_id, seq)
             return
-        if rect is None:
-            rect = await full_render_off_thread(self.image_id, seq)
         await self.broadcast({"type": "render_ready", "seq": seq, "rect": list(rect)})
 
     async def on_hello(self, msg):
@@ -156,7 +163,7 @@ class ImageConsumer(AsyncWebsocketConsumer):
     async def error(self, message: str, client_id: str | None = None):
         frame = {"type": "error", "message": message}
         if client_id is not None:
-            frame["client_id"] = client_id[:64]
+            frame["client_id"] = client_id
         await self.send_frame(frame)
 
     async def broadcast(self, frame: dict, skip: str | None = None, reply_to: str | None = None):

@@ -199,6 +199,19 @@ def render_revision(image: Image, seq: int | None = None, rect=None) -> np.ndarr
     return alpha
 
 
+def render_ops(image: Image, ops: list, rect=None) -> np.ndarray:
+    """Base alpha + ``ops`` (active ops in log order), full frame or ``rect``, without touching
+    the database. [added by browser-realtime: the tile renderer reads the log once in the
+    database thread, then renders many tiles off it in another thread]"""
+    from masks.render import render
+
+    if not image.base_alpha:
+        raise OpError("this image has no mask yet (ingest has not finished)")
+    base = _cached_png(image.base_alpha.name)
+    photo = _photo_if_needed(image, ops)
+    return render(base, ops, rect=None if rect is None else tuple(int(v) for v in rect), image=photo)
+
+
 def operation_frame(op: Operation) -> dict:
     """The wire frame broadcast to every client for a stored entry."""
     author = op.author

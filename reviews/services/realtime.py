@@ -26,10 +26,10 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from PIL import Image as PILImage
 
+from masks import log as mlog
 from masks import render as mask_render
 from masks import tiles as mask_tiles
 from masks.errors import MaskError
-from masks.ops import parse_op
 from reviews import policies
 from reviews.models import Comment, Image, OpKind
 from reviews.services import masklog, storage
@@ -228,44 +228,79 @@ def dzi_xml(image: Image, fmt: str) -> str:
     )
 
 
-class _DirtyIndex:
-    """Per image: the dirty rectangle (or None = whole frame) of every log entry, by seq.
+class _LogIndex:
+    """Per image and process: every log entry parsed once, with its dirty rectangle.
 
-    Entries never change once stored, so each is parsed once per process.
+    Entries never change once stored, so only entries newer than the last look are read. A
+    handful of images are kept (least recently used first out).
     """
 
-    def __init__(self):
+    def __init__(self, images: int = 32):
         self.lock = threading.Lock()
-        self.rects: dict[int, dict[int, tuple | None]] = {}
+        self.images = images
+        self.logs: OrderedDict[int, tuple[list, dict]] = OrderedDict()
 
-    def rects_upto(self, image: Image, seq: int) -> dict[int, tuple | None]:
+    def upto(self, image: Image, seq: int) -> tuple[list, dict]:
         with self.lock:
-            known = self.rects.setdefault(image.pk, {})
-            top = max(known, default=0)
+            entries, rects = self.logs.setdefault(image.pk, ([], {}))
+            self.logs.move_to_end(image.pk)
+            top = entries[-1].seq if entries else 0
         if seq > top:
             shape = (image.height, image.width)
-            fresh = {}
+            fresh, fresh_rects = [], {}
             for op in masklog.operations_since(image, top):
-                if op.kind == OpKind.OP:
-                    fresh[op.seq] = mask_render.dirty_rect([parse_op(op.payload)], shape)
+                entry = masklog.to_entry(op)
+                fresh.append(entry)
+                if entry.kind == "op":
+                    fresh_rects[entry.seq] = mask_render.dirty_rect([entry.op], shape)
                 else:  # undo/redo change exactly what their target op changed
-                    target = op.payload.get("target")
-                    fresh[op.seq] = fresh.get(target, known.get(target))
+                    fresh_rects[entry.seq] = fresh_rects.get(entry.target, rects.get(entry.target))
             with self.lock:
-                known.update(fresh)
-        return known
-
-    def rect_of(self, image: Image, seq: int):
-        return self.rects_upto(image, seq).get(seq)
-
-
-_dirty = _DirtyIndex()
+                now_top = entries[-1].seq if entries else 0  # another thread may have read too
+                entries.extend(e for e in fresh if e.seq > now_top)
+                rects.update(fresh_rects)
+                while len(self.logs) > self.images:
+                    self.logs.popitem(last=False)
+        return entries, rects
 
 
-def edit_rect(image: Image, seq: int) -> tuple | None:
-    """Dirty rectangle of log entry ``seq`` clipped to the image, or None for the whole frame."""
-    rect = _dirty.rect_of(image, seq)
-    return None if rect is None else _clip(rect, image.width, image.height)
+_logs = _LogIndex()
+
+
+@dataclass(frozen=True)
+class LogView:
+    """What rendering revisions ≤ ``head`` of one image needs, read from the database once;
+    rendering from it touches only media storage (so it can run in any thread)."""
+
+    image: Image
+    head: int
+    entries: tuple
+    rects: dict
+
+    def effective(self, seq: int, rect) -> int:
+        """The last entry ≤ ``seq`` that changes pixels inside ``rect`` (0 = the base alpha)."""
+        for entry in reversed(self.entries):
+            if entry.seq > seq:
+                continue
+            r = self.rects.get(entry.seq)
+            if r is None or _touches(r, rect):
+                return entry.seq
+        return 0
+
+    def ops(self, seq: int) -> list:
+        return mlog.active_ops([e for e in self.entries if e.seq <= seq])
+
+
+def log_view(image: Image) -> LogView:
+    entries, rects = _logs.upto(image, image.head_seq)
+    upto = [e for e in entries if e.seq <= image.head_seq]
+    return LogView(image, image.head_seq, tuple(upto), dict(rects))
+
+
+def edit_rect(view: LogView, seq: int) -> tuple | None:
+    """Dirty rectangle of entry ``seq`` clipped to the image, or None for the whole frame."""
+    rect = view.rects.get(seq)
+    return None if rect is None else _clip(rect, view.image.width, view.image.height)
 
 
 def _clip(rect, w: int, h: int):
@@ -278,18 +313,8 @@ def _touches(a, b) -> bool:
     return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 
 
-def effective_seq(image: Image, seq: int, rect) -> int:
-    """The last log entry ≤ ``seq`` that changes pixels inside ``rect`` (0 = the base alpha)."""
-    rects = _dirty.rects_upto(image, seq)
-    for s in sorted((s for s in rects if s <= seq), reverse=True):
-        r = rects[s]
-        if r is None or _touches(r, rect):
-            return s
-    return 0
-
-
 class _ArrayCache:
-    """A tiny per-process LRU of decoded arrays (full renders, originals); a few entries only."""
+    """A tiny per-process LRU of decoded arrays (originals, preview renders); a few entries."""
 
     def __init__(self, size: int = 2):
         self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
@@ -308,6 +333,7 @@ class _ArrayCache:
 
 
 _originals = _ArrayCache(2)
+_previews = _ArrayCache(2)
 
 
 def _cache_name(image: Image, layer: str, seq: int, level: int, col: int, row: int, ext: str) -> str:
@@ -327,74 +353,81 @@ def encode_mask_tile(alpha: np.ndarray) -> bytes:
     return mask_tiles.encode_tile(np.dstack([white, white, white, alpha]), "png")
 
 
-def _decode_alpha(data: bytes) -> np.ndarray:
+def decode_mask_tile(data: bytes) -> np.ndarray:
     with PILImage.open(io.BytesIO(data)) as im:
         return np.asarray(im.convert("RGBA"))[..., 3]
 
 
-def mask_tile_alpha(image: Image, seq: int, level: int, col: int, row: int) -> np.ndarray:
-    return _decode_alpha(mask_tile(image, seq, level, col, row)[0])
+def _check_rev(view: LogView, seq: int) -> None:
+    if seq < 0 or seq > view.head:
+        raise EditRefused(f"revision {seq} does not exist (head is {view.head})")
 
 
-def mask_tile(image: Image, seq: int, level: int, col: int, row: int) -> tuple[bytes, int]:
+def mask_tile(image: Image, seq: int, level: int, col: int, row: int, view: LogView | None = None) -> tuple[bytes, int]:
     """PNG bytes of the mask tile of revision ``seq`` and the revision it is stored under.
 
-    MaskError for a tile outside the pyramid; OpError for a revision that does not exist.
+    MaskError for a tile outside the pyramid; EditRefused for a revision that does not exist.
+    With ``view`` given nothing reads the database.
     """
+    view = view or log_view(image)
+    _check_rev(view, seq)
     w, h = image.width, image.height
     rect = mask_tiles.tile_rect(level, col, row, w, h)
-    if seq < 0 or seq > image.head_seq:
-        raise EditRefused(f"revision {seq} does not exist (head is {image.head_seq})")
-    eff = effective_seq(image, seq, rect)
+    eff = view.effective(seq, rect)
     name = _cache_name(image, "mask", eff, level, col, row, "png")
     data = _cache_get(name)
     if data is None:
         top = mask_tiles.level_count(w, h) - 1
         if level == top or rect[2] * rect[3] <= DIRECT_RENDER_PIXELS:
-            alpha = mask_tiles.render_tile(masklog.render_revision(image, eff, rect=rect), level, w, h)
+            alpha = mask_tiles.render_tile(masklog.render_ops(image, view.ops(eff), rect), level, w, h)
         else:
-            alpha = _from_children(image, eff, level, col, row)
+            alpha = _from_children(view, eff, level, col, row)
         data = encode_mask_tile(alpha)
         storage.write_bytes(name, data)
     return data, eff
 
 
-def _from_children(image: Image, seq: int, level: int, col: int, row: int) -> np.ndarray:
+def _from_children(view: LogView, seq: int, level: int, col: int, row: int) -> np.ndarray:
     """A coarse tile as the 2×2 mean of its (up to four) children, as the pyramid builds it."""
+    image = view.image
     cols, rows = mask_tiles.tile_grid(level + 1, image.width, image.height)
     lines = []
     for r in (2 * row, 2 * row + 1):
         if r < rows:
-            lines.append(np.concatenate([mask_tile_alpha(image, seq, level + 1, c, r)
-                                         for c in (2 * col, 2 * col + 1) if c < cols], axis=1))
+            lines.append(np.concatenate(
+                [decode_mask_tile(mask_tile(image, seq, level + 1, c, r, view)[0])
+                 for c in (2 * col, 2 * col + 1) if c < cols], axis=1))
     return mask_tiles.shrink2(np.concatenate(lines, axis=0))
 
 
-def prerender(image: Image, seq: int, rect, levels: int = 3) -> int:
+def prerender(view: LogView, seq: int, rect, levels: int = 3) -> int:
     """Render the tiles of revision ``seq`` that ``rect`` touches on the ``levels`` finest
-    levels, so the first client asking finds them ready. Returns how many were rendered."""
+    levels, so the first client asking finds them ready. No database access. Returns how many."""
+    image = view.image
     top = mask_tiles.level_count(image.width, image.height) - 1
     touched = [t for t in mask_tiles.tiles_for_rect(rect, image.width, image.height) if t[0] > top - levels]
     for level, col, row in touched:
-        mask_tile(image, seq, level, col, row)
+        mask_tile(image, seq, level, col, row, view)
     return len(touched)
 
 
-def render_after_edit(image_id: int, seq: int) -> tuple[int, tuple | None]:
-    """After an edit was broadcast: its dirty rectangle, with the tiles it touches rendered.
-
-    Returns ``(seq, rect)``; rect None means the whole frame changed (refine ops): the caller
-    hands that to the full-frame render task instead.
-    """
-    image = Image.objects.get(pk=image_id)
-    rect = edit_rect(image, seq)
-    if rect is not None and rect[2] and rect[3]:
-        prerender(image, seq, rect)
-    return seq, rect
+def edit_plan(image_id: int, seq: int) -> tuple[LogView, tuple | None]:
+    """After an edit was broadcast (database thread, quick): the log view and the edit's dirty
+    rectangle (None: the whole frame changed). Rendering then goes elsewhere."""
+    view = log_view(Image.objects.get(pk=image_id))
+    return view, edit_rect(view, seq)
 
 
-_bases = _ArrayCache(2)
-_previews = _ArrayCache(2)
+def schedule_full_render(image_id: int, seq: int) -> None:
+    """A whole-frame change (refine, intersect, clean-up ...): with a broker the full render goes
+    to a Celery worker; in the embedded default it is left to the first request that needs it
+    (tiles render on request either way, so nobody waits for it)."""
+    from django.conf import settings
+
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        from reviews.tasks import render_full
+
+        render_full.delay(image_id, seq)
 
 
 def preview_tile(image: Image, seq: int, level: int, col: int, row: int, op) -> bytes:
@@ -402,32 +435,18 @@ def preview_tile(image: Image, seq: int, level: int, col: int, row: int, op) -> 
 
     Lets the refine panel and the clean-up button show their result before the op goes into
     the log (the log only takes what the person then applies)."""
-    from masks import log as mlog
-
+    view = log_view(image)
+    _check_rev(view, seq)
     w, h = image.width, image.height
     rect = mask_tiles.tile_rect(level, col, row, w, h)
-    if seq < 0 or seq > image.head_seq:
-        raise EditRefused(f"revision {seq} does not exist (head is {image.head_seq})")
-    base = _bases.get((image.pk, image.base_alpha.name), lambda: masklog.render_revision(image, 0))
-    ops = mlog.active_ops(masklog.entries(image, upto=seq)) + [op]
+    ops = view.ops(seq) + [op]
     if rect[2] * rect[3] <= DIRECT_RENDER_PIXELS:
-        region = mask_render.render(base, ops, rect=rect)
+        region = masklog.render_ops(image, ops, rect)
     else:
-        full = _previews.get((image.pk, seq, repr(op)), lambda: mask_render.render(base, ops))
+        full = _previews.get((image.pk, seq, repr(op)), lambda: masklog.render_ops(image, ops))
         x, y, rw, rh = rect
         region = np.ascontiguousarray(full[y : y + rh, x : x + rw])
     return encode_mask_tile(mask_tiles.render_tile(region, level, w, h))
-
-
-def schedule_full_render(image_id: int, seq: int) -> tuple[int, int, int, int]:
-    """A whole-frame change (refine, intersect ...): the full render goes to the Celery task
-    (eager in the embedded default); returns the whole image as the rect that changed. Tiles
-    are rendered on request meanwhile, so nobody waits for the task."""
-    from reviews.tasks import render_full
-
-    image = Image.objects.get(pk=image_id)
-    render_full.delay(image_id, seq)
-    return (0, 0, image.width, image.height)
 
 
 def original_array(image: Image) -> np.ndarray:
@@ -464,15 +483,15 @@ def cutout_tile(image: Image, seq: int, level: int, col: int, row: int) -> bytes
     """PNG RGBA tile: the original with the revision's mask as alpha (for other viewers)."""
     with PILImage.open(io.BytesIO(original_tile(image, level, col, row))) as im:
         rgb = np.asarray(im.convert("RGB"))
-    alpha = mask_tile_alpha(image, seq, level, col, row)
+    alpha = decode_mask_tile(mask_tile(image, seq, level, col, row)[0])
     buf = io.BytesIO()
     PILImage.fromarray(np.dstack([rgb, alpha[: rgb.shape[0], : rgb.shape[1]]]), "RGBA").save(buf, "PNG")
     return buf.getvalue()
 
 
 __all__ = [
-    "EditRefused", "MaskError", "PermissionDenied", "RateLimiter", "group_name", "person", "load_image",
-    "welcome", "record_edit", "missed_frames", "add_comment", "resolve_comment", "cursor_frame",
-    "tile_info", "dzi_xml", "mask_tile", "original_tile", "cutout_tile", "render_after_edit", "edit_rect",
-    "effective_seq", "prerender", "preview_tile", "schedule_full_render", "original_array",
+    "EditRefused", "MaskError", "PermissionDenied", "RateLimiter", "LogView", "group_name", "person",
+    "load_image", "welcome", "record_edit", "missed_frames", "add_comment", "resolve_comment", "cursor_frame",
+    "tile_info", "dzi_xml", "log_view", "edit_plan", "prerender", "mask_tile", "original_tile", "cutout_tile",
+    "preview_tile", "schedule_full_render", "original_array",
 ]
