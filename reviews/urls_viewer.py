@@ -1,4 +1,4 @@
-"""Routes of the editor page, its tiles (per revision), previews, renders, history and colour."""
+"""Routes of the editor page, its tiles (per revision), previews, history, AI path."""
 from django.urls import path
 
 from reviews import views_viewer as v
@@ -18,8 +18,6 @@ urlpatterns = [
     path(f"{T}/mask/<int:rev>/<int:level>/<int:col>_<int:row>.png", v.mask_tile, name="tile_mask"),
     path(f"{T}/cutout/<int:rev>/<int:level>/<int:col>_<int:row>.png", v.cutout_tile, name="tile_cutout"),
     path(f"{T}/preview/<int:rev>/<int:level>/<int:col>_<int:row>.png", v.preview_tile, name="tile_preview"),
-    path("images/<int:image_id>/render/<int:rev>.png", v.render_png, name="render_png"),
     path("images/<int:image_id>/history.json", v.history, name="image_history"),
     path("images/<int:image_id>/ai-path.json", v.ai_path, name="image_ai_path"),
-    path("images/<int:image_id>/colour.json", v.colour, name="image_colour"),
 ]

@@ -1,21 +1,19 @@
 """The editor page and what it loads: deep-zoom tiles (original, mask and cutout per revision),
-server-side previews of an op before it is applied, full renders, history, colour checks.
+server-side previews of an op before it is applied, the history list and the traced AI path.
+(Full renders, colour checks and decisions are django-app's views in reviews/views.py.)
 
 Every view asks ``reviews.policies`` first. Tile URLs name the revision, so their bytes never
 change: they are sent with a year-long private, immutable cache lifetime.
 """
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
-from PIL import Image as PILImage
+from django.views.decorators.http import require_GET
 
 from masks import color as mcolor
 from masks.errors import MaskError
@@ -80,8 +78,8 @@ def editor_config(request, image: Image) -> dict:
             "preview": f"{tiles_base}/preview/{{rev}}/{{level}}/{{col}}_{{row}}.png",
             "history": f"/images/{image.pk}/history.json",
             "ai_path": f"/images/{image.pk}/ai-path.json",
-            "colour": f"/images/{image.pk}/colour.json",
-            "render": f"/images/{image.pk}/render/{{rev}}.png",
+            "colour": reverse("colour_measure", args=[image.pk]),
+            "render": reverse("revision_mask", args=[image.pk, 0]).replace("/0/", "/{rev}/"),
         },
         "findings": [
             {"id": f.pk, "kind": f.kind, "bbox": [f.x, f.y, f.w, f.h], "severity": f.severity,
@@ -99,10 +97,8 @@ def editor_config(request, image: Image) -> dict:
 
 
 def _lab_hex(lab) -> str:
-    rgb = np.clip(np.round(np.asarray(mcolor.lab_to_srgb(np.asarray(lab, float))) * 1.0), 0, 255)
-    if rgb.max() <= 1.0:  # lab_to_srgb may answer 0–1 floats
-        rgb = np.round(rgb * 255)
-    r, g, b = (int(v) for v in rgb.reshape(-1)[:3])
+    rgb = mcolor.lab_to_srgb(np.asarray(lab, dtype=np.float64)).reshape(-1)[:3]  # 0–1
+    r, g, b = (int(v) for v in np.round(rgb * 255))
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
@@ -183,21 +179,6 @@ def dzi(request, image_id: int, layer: str, rev: int = 0):
 
 
 @require_GET
-def render_png(request, image_id: int, rev: int):
-    """The whole mask of a revision as a grey PNG (0–255 alpha)."""
-    image = _image(request, image_id, "view_tiles")
-    if rev > image.head_seq:
-        raise Http404("no such revision")
-    try:
-        alpha = masklog.render_revision(image, rev)
-    except MaskError as exc:
-        raise Http404(str(exc)) from None
-    buf = io.BytesIO()
-    PILImage.fromarray(alpha, "L").save(buf, "PNG", compress_level=3)
-    return _tile_response(buf.getvalue(), "image/png")
-
-
-@require_GET
 def history(request, image_id: int):
     image = _image(request, image_id, "view_history")
     ops = masklog.operations_since(image, 0)
@@ -218,55 +199,3 @@ def history(request, image_id: int):
 def ai_path(request, image_id: int):
     image = _image(request, image_id)
     return JsonResponse({"d": image.ai_path or ""})
-
-
-def _rect_param(data, image: Image):
-    try:
-        rect = [int(float(data.get(k))) for k in ("x", "y", "w", "h")]
-    except (TypeError, ValueError):
-        raise MaskError("x, y, w, h must be numbers (image pixels)") from None
-    x, y, w, h = rect
-    if w < 1 or h < 1 or x < 0 or y < 0 or x + w > image.width or y + h > image.height:
-        raise MaskError(f"the region must lie inside the {image.width}x{image.height} image")
-    if w * h > 4096 * 4096:
-        raise MaskError("the region is too large to measure (at most 4096x4096 px)")
-    return rect
-
-
-@require_http_methods(["GET", "POST"])
-def colour(request, image_id: int):
-    """Measure a region of the cutout against a swatch: measured Lab, ΔE2000, pass/fail.
-
-    GET measures; POST (with comment permission) also keeps it as the image's check for that
-    swatch. Parameters: swatch (id), x, y, w, h (image pixels).
-    """
-    image = _image(request, image_id)
-    data = request.POST if request.method == "POST" else request.GET
-    if request.method == "POST" and not policies.can(request.user, "comment", image):
-        raise PermissionDenied("not allowed to record colour checks")
-    swatch = Swatch.objects.filter(pk=_int(data.get("swatch"), "swatch"), collection=image.collection).first()
-    if swatch is None:
-        return JsonResponse({"error": "no such swatch in this collection"}, status=400)
-    try:
-        x, y, w, h = _rect_param(data, image)
-        photo = realtime.original_array(image)[y : y + h, x : x + w]
-        alpha = masklog.render_revision(image, image.head_seq, rect=(x, y, w, h))
-        result = mcolor.swatch_check(photo, alpha, (0, 0, w, h), swatch.lab, swatch.tolerance)
-    except MaskError as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
-    out = {"swatch": swatch.pk, "swatch_lab": list(swatch.lab), "swatch_hex": _lab_hex(swatch.lab),
-           "tolerance": swatch.tolerance, "measured_lab": list(result.measured_lab),
-           "measured_hex": _lab_hex(result.measured_lab), "delta_e": round(result.delta_e, 2),
-           "passed": result.passed, "rect": [x, y, w, h], "seq": image.head_seq}
-    if request.method == "POST":
-        from django.utils import timezone
-
-        L, a, b = result.measured_lab
-        ColourCheck.objects.update_or_create(
-            image=image, swatch=swatch,
-            defaults={"x": x, "y": y, "w": w, "h": h, "measured_l": L, "measured_a": a, "measured_b": b,
-                      "delta_e": result.delta_e, "passed": result.passed, "seq": image.head_seq,
-                      "measured_at": timezone.now()},
-        )
-    return JsonResponse(out)
-

@@ -238,12 +238,13 @@ class _LogIndex:
     def __init__(self, images: int = 32):
         self.lock = threading.Lock()
         self.images = images
-        self.logs: OrderedDict[int, tuple[list, dict]] = OrderedDict()
+        self.logs: OrderedDict[tuple, tuple[list, dict]] = OrderedDict()
 
     def upto(self, image: Image, seq: int) -> tuple[list, dict]:
+        key = (image.pk, image.created_at)  # a recreated database may reuse an id
         with self.lock:
-            entries, rects = self.logs.setdefault(image.pk, ([], {}))
-            self.logs.move_to_end(image.pk)
+            entries, rects = self.logs.setdefault(key, ([], {}))
+            self.logs.move_to_end(key)
             top = entries[-1].seq if entries else 0
         if seq > top:
             shape = (image.height, image.width)

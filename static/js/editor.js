@@ -19,6 +19,16 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 function colourFor(id) { return `hsl(${(Number(id) * 137.508) % 360} 80% 60%)`; }
+// CIELAB (D65) -> sRGB hex, for showing a measured colour as a chip
+function labToHex([L, a, b]) {
+  const fy = (L + 16) / 116, fx = fy + a / 500, fz = fy - b / 200;
+  const inv = (f) => (f ** 3 > 0.008856 ? f ** 3 : (116 * f - 16) / 903.3);
+  const X = 0.95047 * inv(fx), Y = 1.0 * inv(fy), Z = 1.08883 * inv(fz);
+  const lin = [3.2404542 * X - 1.5371385 * Y - 0.4985314 * Z, -0.969266 * X + 1.8760108 * Y + 0.041556 * Z,
+    0.0556434 * X - 0.2040259 * Y + 1.0572252 * Z];
+  const g = (c) => Math.round(255 * Math.min(1, Math.max(0, c <= 0.0031308 ? 12.92 * c : 1.055 * c ** (1 / 2.4) - 0.055)));
+  return `#${lin.map((c) => g(c).toString(16).padStart(2, "0")).join("")}`;
+}
 function csrf() { const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/); return m ? decodeURIComponent(m[1]) : ""; }
 
 export class Editor {
@@ -382,12 +392,12 @@ export class Editor {
       if (!reason) return;
       body.append("reason", reason);
     }
-    body.append("seq", String(this.socket.lastSeq));
-    const res = await fetch(d.url, { method: "POST", body, credentials: "same-origin", headers: { "X-CSRFToken": csrf() } });
-    if (res.ok || res.redirected) { this.toast("Done."); setTimeout(() => location.reload(), 400); }
-    else this.toast(`Refused: ${(await res.text()).slice(0, 200)}`);
+    const res = await fetch(d.url, { method: "POST", body, credentials: "same-origin",
+      headers: { "X-CSRFToken": csrf(), Accept: "application/json" } });
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) { this.toast(`Refused: ${data.error || res.statusText}`); return; }
+    this.toast("Done."); setTimeout(() => location.reload(), 400);
   }
-
   renderPresence() {
     const box = $("#jr-presence");
     box.replaceChildren();
@@ -490,17 +500,17 @@ export class Editor {
   async measure(rect) {
     const sel = $("#jr-swatch");
     if (!sel.value) { this.toast("This collection has no swatch to compare with."); return; }
-    const q = new URLSearchParams({ swatch: sel.value, x: rect[0], y: rect[1], w: rect[2], h: rect[3] });
-    const method = this.cfg.can.comment ? "POST" : "GET";
-    const res = await fetch(method === "GET" ? `${this.cfg.urls.colour}?${q}` : this.cfg.urls.colour, {
-      method, credentials: "same-origin", headers: { "X-CSRFToken": csrf() }, body: method === "POST" ? q : undefined,
+    const body = new URLSearchParams({ swatch: sel.value, x: rect[0], y: rect[1], w: rect[2], h: rect[3] });
+    const res = await fetch(this.cfg.urls.colour, {
+      method: "POST", body, credentials: "same-origin", headers: { "X-CSRFToken": csrf(), Accept: "application/json" },
     });
-    const data = await res.json();
+    const data = res.headers.get("content-type", "").includes("json") ? await res.json() : { error: await res.text() };
     if (!res.ok) { this.toast(data.error || "Could not measure."); return; }
     const s = this.cfg.swatches.find((w) => String(w.id) === sel.value);
-    if (s) s.check = data;
+    const m = { ...data, rect, measured_hex: labToHex(data.measured_lab), tolerance: s ? s.tolerance : "" };
+    if (s) s.check = m;
     $("[aria-controls=jr-tab-colour]").click();
-    this.showMeasurement(data);
+    this.showMeasurement(m);
   }
 
   // revision history with "compare with …"

@@ -1,9 +1,9 @@
 // Pure geometry shared by the viewer and the tools: no DOM, no network.
 // Units: image pixels unless a name says "screen"; rectangles are [x, y, w, h].
 
-// The brush footprint, the same rule as masks/render.py (see brushProfile there):
-// coverage is 1 out to `radius * hardness`, then falls linearly to 0 at `radius`; the area the
-// stroke covers at all is the disc of `radius` (radius 0.5 = one pixel wide).
+// The brush footprint, the same rule as masks/render.py (stroke_profile there):
+// coverage is 1 out to `radius * hardness`, then falls linearly to 0 at `radius` (box-filtered
+// over a pixel, so a hard brush has its 50 % edge on the circle of `radius`).
 export function footprint(radius, hardness) {
   const r = Math.max(0, radius);
   return { outer: r, inner: r * Math.min(1, Math.max(0, hardness)) };
