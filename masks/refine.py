@@ -10,11 +10,13 @@ edge), applied in Photoshop's order:
 3. contrast c (0–100): a' = clip((a − 127.5)·g + 127.5) with g = 1 / (1 − c/100); 100 is a
    hard threshold at 50 %.
 4. shift_edge e (px, −20…20): grey dilation (e > 0, grows the object) or erosion (e < 0) with a
-   digital disc of radius floor(|e|); a fractional part blends with the next radius up
-   (8-bit fixed-point weights).
+   digital disc of radius r0 = floor(|e|) (OpenCV's elliptical structuring element) giving a0;
+   a fractional part f = round((|e| − r0)·256) moves a0 towards a1 (radius r0 + 1) by
+   (f·|a1 − a0| + 128) >> 8.
 
-Every step is integer arithmetic (OpenCV's bit-exact 8-bit Gaussian, LUTs, min/max), so the
-result at a pixel depends only on the input within ``margin(op)`` px of it. That is what makes
+Beyond the image edge the input is extended by replicating its edge pixels. Every step is
+integer arithmetic (OpenCV's bit-exact 8-bit Gaussian, LUTs, min/max), so the result at a pixel
+depends only on the input within ``margin(op)`` px of it. That is what makes
 the work local: it is done only where the mask is not constant 0 or 255 within that margin (the
 edge band), in windows grown by the margin, and the result of any rectangle is bit-identical to
 the same crop of the full frame.
@@ -22,19 +24,24 @@ the same crop of the full frame.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import cv2
 import numpy as np
+from numba import njit
 
 from masks.ops import CleanupOp, RefineOp
 
-BLOCK = 32  # px: granularity of the edge-band search
+FINE = 8          # px: granularity of the search for the edge band
+BLOCK = 32        # px: the edge band is refined in blocks of this size (a multiple of FINE)
+ATLAS_COLS = 64   # blocks per row of the atlas the edge band is refined in
 
 
 def _gauss(sigma: float) -> int:
     return int(math.ceil(3 * sigma)) if sigma > 0 else 0
 
 
+@lru_cache(maxsize=64)
 def _sharpen_lut(gain: float) -> np.ndarray:
     v = (np.arange(256, dtype=np.float64) - 127.5) * gain + 127.5
     return np.clip(np.floor(v + 0.5), 0, 255).astype(np.uint8)
@@ -58,12 +65,18 @@ def is_identity(op: RefineOp | None) -> bool:
     return op is None or (op.smooth == 0 and op.feather == 0 and op.contrast == 0 and op.shift_edge == 0)
 
 
+@lru_cache(maxsize=256)
+def _fraction_lut(frac: int) -> np.ndarray:
+    return ((np.arange(256) * frac + 128) >> 8).astype(np.uint8)
+
+
+@lru_cache(maxsize=64)
 def _disc(r: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
 
 def apply_full(alpha: np.ndarray, op: RefineOp) -> np.ndarray:
-    """The refine steps on a whole array (image edges treated as the frame's edges)."""
+    """The refine steps on a whole array (its edges replicated; see :func:`reference`)."""
     a = alpha
     if op.smooth > 0:
         sigma = op.smooth / 25
@@ -82,30 +95,104 @@ def apply_full(alpha: np.ndarray, op: RefineOp) -> np.ndarray:
         r0, frac = _shift_parts(op.shift_edge)
         a0 = morph(a, _disc(r0)) if r0 else a
         if frac:
-            a1 = morph(a, _disc(r0 + 1)).astype(np.uint16)
-            a = ((a0.astype(np.uint16) * (256 - frac) + a1 * frac + 128) >> 8).astype(np.uint8)
+            # a0 moved towards a1 by frac/256 of |a1 − a0|: all 8-bit integer steps, no float
+            a1 = morph(a, _disc(r0 + 1))
+            step = cv2.LUT(cv2.absdiff(a0, a1), _fraction_lut(frac))
+            a = cv2.add(a0, step) if op.shift_edge > 0 else cv2.subtract(a0, step)
         else:
             a = a0
     return a if a is not alpha else alpha.copy()
 
 
-def _block_edges(start: int, length: int, k: int, limit: int):
-    """Block edges of a grid aligned at ``start`` with k extra blocks each side, clipped to
-    [0, limit): (grid edges array, index of first valid block, starts relative to q0, q0, q1)."""
-    nb = -(-length // BLOCK)
-    edges = start + BLOCK * np.arange(-k, nb + k + 1)
+def _block_edges(start: int, length: int, k: int, limit: int, size: int):
+    """Blocks of a grid aligned at ``start`` covering [start, start+length) plus k blocks each
+    side, clipped to [0, limit): (lo, hi, valid) arrays, one entry per grid block."""
+    nb = -(-length // size)
+    edges = start + size * np.arange(-k, nb + k + 1)
     edges[k + nb] = start + length              # the window's own last block ends at its edge
-    edges[k + nb + 1:] = start + length + BLOCK * np.arange(1, k + 1)
+    edges[k + nb + 1:] = start + length + size * np.arange(1, k + 1)
     lo = np.clip(edges[:-1], 0, limit)
     hi = np.clip(edges[1:], 0, limit)
-    valid = lo < hi
-    return lo, hi, valid
+    return lo, hi, lo < hi
+
+
+def _reduce_blocks(q: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis: int, ufunc, size: int) -> np.ndarray:
+    """``ufunc``-reduce ``q`` over the blocks [lo[i], hi[i]) (relative, contiguous, in order)
+    along ``axis`` (0 or 1). Runs of full-size blocks are reduced together (whole rows, or every
+    size-th column, at a time: numpy is fast along contiguous rows); the rest one by one."""
+    sizes = hi - lo
+    shape = (len(lo), q.shape[1]) if axis == 0 else (q.shape[0], len(lo))
+    out = np.empty(shape, q.dtype)
+    isfull = sizes == size
+    # runs of consecutive full-size blocks (a partial block can sit between two runs)
+    marks = np.flatnonzero(np.diff(np.concatenate(([0], isfull.view(np.int8), [0]))))
+    for f0, f1 in zip(marks[::2], marks[1::2]):
+        if axis == 0:
+            chunk = q[lo[f0]:hi[f1 - 1]]
+            out[f0:f1] = ufunc.reduce(chunk.reshape(f1 - f0, size, q.shape[1]), axis=1)
+        else:
+            chunk = q[:, lo[f0]:hi[f1 - 1]]
+            acc = out[:, f0:f1]
+            acc[...] = chunk[:, 0::size]
+            for i in range(1, size):
+                ufunc(acc, chunk[:, i::size], out=acc)
+    rest = np.flatnonzero(~isfull).tolist()
+    for i in rest:
+        if axis == 0:
+            out[i] = ufunc.reduce(q[lo[i]:hi[i]], axis=0)
+        else:
+            out[:, i] = ufunc.reduce(q[:, lo[i]:hi[i]], axis=1)
+    return out
+
+
+def _block_stats(base, y, h, x, w, k, size):
+    """Per-block (min, max) over a grid of ``size`` px blocks aligned at (x, y) grown by k blocks;
+    blocks outside the image are neutral (min 255, max 0)."""
+    H, W = base.shape
+    ylo, yhi, yvalid = _block_edges(y, h, k, H, size)
+    xlo, xhi, xvalid = _block_edges(x, w, k, W, size)
+    qy0, qy1 = ylo[yvalid][0], yhi[yvalid][-1]
+    qx0, qx1 = xlo[xvalid][0], xhi[xvalid][-1]
+    q = base[qy0:qy1, qx0:qx1]
+    gmax = np.zeros((len(ylo), len(xlo)), np.uint8)
+    gmin = np.full((len(ylo), len(xlo)), 255, np.uint8)   # blocks outside the image are neutral
+    sel = np.ix_(yvalid, xvalid)
+    ry = (ylo[yvalid] - qy0, yhi[yvalid] - qy0)
+    rx = (xlo[xvalid] - qx0, xhi[xvalid] - qx0)
+    for grid, uf in ((gmax, np.maximum), (gmin, np.minimum)):
+        grid[sel] = _reduce_blocks(_reduce_blocks(q, *ry, 0, uf, size), *rx, 1, uf, size)
+    return gmin, gmax
+
+
+@njit(cache=True, nogil=True)
+def _gather(src, atlas, ii, jj, B, T, cols):
+    for n in range(ii.shape[0]):
+        ay, ax = (n // cols) * T, (n % cols) * T
+        sy, sx = ii[n] * B, jj[n] * B
+        for r in range(T):
+            atlas[ay + r, ax:ax + T] = src[sy + r, sx:sx + T]
+
+
+@njit(cache=True, nogil=True)
+def _scatter(res, out, ii, jj, B, R, cols):
+    h, w = out.shape
+    T = B + 2 * R
+    for n in range(ii.shape[0]):
+        ay, ax = (n // cols) * T + R, (n % cols) * T + R
+        oy, ox = ii[n] * B, jj[n] * B
+        bh, bw = min(B, h - oy), min(B, w - ox)
+        for r in range(bh):
+            out[oy + r, ox:ox + bw] = res[ay + r, ax:ax + bw]
 
 
 def refine_window(base: np.ndarray, op: RefineOp | None, window: tuple[int, int, int, int]) -> np.ndarray:
     """Refined alpha over ``window`` = (x, y, w, h) px of ``base`` (uint8 H×W), a new array.
 
-    Equals ``apply_full(base, op)[y:y+h, x:x+w]`` byte for byte, computed only in the edge band.
+    Equals ``reference(base, op)[y:y+h, x:x+w]`` byte for byte. Only the edge band is computed:
+    the blocks with something other than all-0 or all-255 within ``margin(op)`` px are copied,
+    with that margin, into one stacked "atlas" array, refined there in one call per step, and
+    their centres copied back (a tile's centre is at least the margin away from its neighbours
+    in the atlas, so they cannot influence each other).
     """
     x, y, w, h = window
     out = base[y:y + h, x:x + w].copy()
@@ -113,36 +200,43 @@ def refine_window(base: np.ndarray, op: RefineOp | None, window: tuple[int, int,
         return out
     H, W = base.shape
     R = margin(op)
-    k = -(-R // BLOCK)
-    ylo, yhi, yvalid = _block_edges(y, h, k, H)
-    xlo, xhi, xvalid = _block_edges(x, w, k, W)
-    qy0, qy1 = ylo[yvalid][0], yhi[yvalid][-1]
-    qx0, qx1 = xlo[xvalid][0], xhi[xvalid][-1]
-    q = base[qy0:qy1, qx0:qx1]
-    ys, xs = ylo[yvalid] - qy0, xlo[xvalid] - qx0
-    gmax = np.zeros((len(ylo), len(xlo)), np.uint8)
-    gmin = np.full((len(ylo), len(xlo)), 255, np.uint8)   # blocks outside the image are neutral
-    sel = np.ix_(yvalid, xvalid)
-    gmax[sel] = np.maximum.reduceat(np.maximum.reduceat(q, ys, axis=0), xs, axis=1)
-    gmin[sel] = np.minimum.reduceat(np.minimum.reduceat(q, ys, axis=0), xs, axis=1)
-    if k:
-        kern = np.ones((2 * k + 1, 2 * k + 1), np.uint8)
-        gmax = cv2.dilate(gmax, kern, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-        gmin = cv2.erode(gmin, kern, borderType=cv2.BORDER_CONSTANT, borderValue=255)
-        gmax, gmin = gmax[k:len(ylo) - k, k:len(xlo) - k], gmin[k:len(ylo) - k, k:len(xlo) - k]
-    # a block is left alone only when everything within R px is 0 or everything is 255
-    need = ~((gmax == gmin) & ((gmin == 0) | (gmin == 255)))
-    for i in np.flatnonzero(need.any(axis=1)):
-        row = need[i]
-        js = np.flatnonzero(np.diff(np.concatenate(([0], row.view(np.int8), [0]))))
-        oy0, oy1 = y + i * BLOCK, min(y + (i + 1) * BLOCK, y + h)
-        for j0, j1 in zip(js[::2], js[1::2]):
-            ox0, ox1 = x + j0 * BLOCK, min(x + j1 * BLOCK, x + w)
-            py0, py1 = max(0, oy0 - R), min(H, oy1 + R)
-            px0, px1 = max(0, ox0 - R), min(W, ox1 + R)
-            res = apply_full(base[py0:py1, px0:px1], op)
-            out[oy0 - y:oy1 - y, ox0 - x:ox1 - x] = res[oy0 - py0:oy1 - py0, ox0 - px0:ox1 - px0]
+    k = -(-R // FINE)
+    gmin, gmax = _block_stats(base, y, h, x, w, k, FINE)
+    kern = np.ones((2 * k + 1, 2 * k + 1), np.uint8)
+    gmax = cv2.dilate(gmax, kern, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    gmin = cv2.erode(gmin, kern, borderType=cv2.BORDER_CONSTANT, borderValue=255)
+    gmax, gmin = gmax[k:gmax.shape[0] - k, k:gmax.shape[1] - k], gmin[k:gmin.shape[0] - k, k:gmin.shape[1] - k]
+    # a pixel is left alone only when everything within R px of it is 0 or everything is 255
+    fine = ~((gmax == gmin) & ((gmin == 0) | (gmin == 255)))
+    g = BLOCK // FINE
+    nby, nbx = -(-fine.shape[0] // g), -(-fine.shape[1] // g)
+    padded = np.zeros((nby * g, nbx * g), bool)
+    padded[:fine.shape[0], :fine.shape[1]] = fine
+    need = padded.reshape(nby, g, nbx, g).any(axis=(1, 3))
+    ii, jj = np.nonzero(need)
+    if not len(ii):
+        return out
+    # source: the window's whole blocks grown by R, the image extended by edge replication
+    sy0, sy1, sx0, sx1 = y - R, y + nby * BLOCK + R, x - R, x + nbx * BLOCK + R
+    cy0, cy1, cx0, cx1 = max(0, sy0), min(H, sy1), max(0, sx0), min(W, sx1)
+    src = cv2.copyMakeBorder(base[cy0:cy1, cx0:cx1], cy0 - sy0, sy1 - cy1, cx0 - sx0, sx1 - cx1,
+                             cv2.BORDER_REPLICATE)
+    cols = min(len(ii), ATLAS_COLS)          # a wide atlas: OpenCV filters short rows slowly
+    T = BLOCK + 2 * R
+    atlas = np.empty((-(-len(ii) // cols) * T, cols * T), np.uint8)
+    _gather(src, atlas, ii, jj, BLOCK, T, cols)
+    _scatter(apply_full(atlas, op), out, ii, jj, BLOCK, R, cols)
     return out
+
+
+def reference(base: np.ndarray, op: RefineOp) -> np.ndarray:
+    """The definition refine_window computes: the steps on the frame extended by ``margin`` px
+    of edge replication, cropped back (slow; for tests)."""
+    R = margin(op)
+    if R == 0:
+        return apply_full(base, op)
+    big = cv2.copyMakeBorder(base, R, R, R, R, cv2.BORDER_REPLICATE)
+    return apply_full(big, op)[R:-R, R:-R]
 
 
 def cleanup(alpha: np.ndarray, op: CleanupOp, region: np.ndarray | None = None,
