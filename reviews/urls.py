@@ -26,6 +26,9 @@ urlpatterns = [
     path("exports/<int:pk>/download/", views.export_download, name="export_download"),
     path("images/<int:pk>/", views.image_detail, name="image_detail"),
     path("images/<int:pk>/transition/", views.image_transition, name="image_transition"),
+    # one URL per step as well, for the editor's decision buttons (names image_<action>)
+    *[path(f"images/<int:pk>/{action}/", views.image_transition, {"action": action}, name=f"image_{action}")
+      for action in ("assign", "submit", "send_back", "send_to_client", "approve", "request_changes", "retry_ingest")],
     path("images/<int:pk>/original/", views.image_original, name="image_original"),
     path("images/<int:pk>/thumb.jpg", views.image_thumbnail, name="image_thumbnail"),
     path("images/<int:pk>/qa-heatmap.png", views.image_heatmap, name="image_heatmap"),

@@ -106,6 +106,10 @@ def lead_dashboard(request):
 @login_required
 @require_POST
 def bulk_assign(request):
+    profile = policies.profile_of(request.user)
+    if profile is None:
+        raise PermissionDenied
+    policies.require(request.user, "view_lead_dashboard", profile.studio)
     ids = [int(i) for i in request.POST.getlist("image") if i.isdigit()]
     assignee = User.objects.filter(pk=request.POST.get("assignee") or 0).first()
     if not ids:
@@ -314,18 +318,32 @@ def image_detail(request, pk: int):
     })
 
 
+def _form_or_json(request) -> dict:
+    """POST fields, or the JSON object body the editor sends."""
+    if request.content_type == "application/json":
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            return {}
+        return body if isinstance(body, dict) else {}
+    return request.POST
+
+
 @login_required
 @require_POST
-def image_transition(request, pk: int):
-    action = request.POST.get("action", "")
+def image_transition(request, pk: int, action: str | None = None):
+    """A workflow step on one image: ``action`` from the URL (image_approve …) or the form."""
+    data = _form_or_json(request)
+    action = action or str(data.get("action", ""))
     if action not in workflow.TRANSITIONS:
         return HttpResponseBadRequest("unknown action")
     image = _image(request, pk, "view_image" if action != "retry_ingest" else "retry_ingest")
     assignee = None
     if action == "assign":
-        assignee = User.objects.filter(pk=request.POST.get("assignee") or 0).first()
+        raw = str(data.get("assignee") or "")
+        assignee = User.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
     try:
-        workflow.transition(image, request.user, action, reason=request.POST.get("reason", ""), assignee=assignee)
+        workflow.transition(image, request.user, action, reason=str(data.get("reason", "") or ""), assignee=assignee)
     except workflow.WorkflowError as exc:
         if request.headers.get("Accept", "").startswith("application/json"):
             return JsonResponse({"error": str(exc)}, status=409)

@@ -1,6 +1,7 @@
 """Shared fixtures for the Django side: a small world of two studios, their people and objects."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import pytest
@@ -97,10 +98,16 @@ def world(db):
 
 
 def small_photo(w=120, h=90, seed=0):
-    """A tiny synthetic jewelry photo and its ground-truth alpha (uint8 arrays)."""
+    """A tiny synthetic jewelry photo and its ground-truth alpha (uint8 arrays, fresh copies)."""
+    image, alpha = _synth_photo(w, h, seed)
+    return image.copy(), alpha.copy()
+
+
+@functools.lru_cache(maxsize=16)
+def _synth_photo(w, h, seed):
     from masks import synth
 
-    sample = synth.generate("ring", seed, size=(w, h), backdrop="white")
+    sample = synth.generate("ring", seed, size=(w, h), backdrop="white")  # ~0.3 s even when small
     return sample.image, sample.alpha
 
 

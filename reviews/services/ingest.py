@@ -344,7 +344,8 @@ def run_ingest(image_id: int) -> str:
         alpha, source = _base_alpha(image, loaded)
         if alpha.shape != rgb.shape[:2]:
             raise ImageInputError(f"the cutout is {alpha.shape[1]}x{alpha.shape[0]} but the photo is {rgb.shape[1]}x{rgb.shape[0]}")
-        base_name = storage.write_bytes(f"{image.folder}/base_alpha.png", encode_png(alpha))
+        # a new name per attempt: caches keyed by name never serve a previous attempt's mask
+        base_name = storage.write_bytes(f"{image.folder}/base_alpha-{image.ingest_attempts}.png", encode_png(alpha))
         _step(image_id, "tiles")
         prefix = build_tiles(image, rgb, alpha)
         _step(image_id, "tracing path")

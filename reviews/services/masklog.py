@@ -36,15 +36,19 @@ _CACHE_ITEMS = 6
 
 
 def _cached_png(name: str) -> np.ndarray:
+    """Decoded PNG by stored name. Names are never rewritten with other content (ingest writes
+    base_alpha-<attempt>.png), so the name (and the media root) is a sufficient key."""
     from masks.imageio import decode_png
 
+    key = f"{getattr(storage.default_storage, 'location', '')}|{name}"
     with _CACHE_LOCK:
-        if name in _CACHE:
-            _CACHE.move_to_end(name)
-            return _CACHE[name]
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
     array = decode_png(storage.read_bytes(name))
+    array.setflags(write=False)  # shared between requests: nobody may paint on it
     with _CACHE_LOCK:
-        _CACHE[name] = array
+        _CACHE[key] = array
         while len(_CACHE) > _CACHE_ITEMS:
             _CACHE.popitem(last=False)
     return array
