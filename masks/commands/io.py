@@ -67,6 +67,15 @@ def _read_path_file(path: str) -> str:
     return text
 
 
+def _image_and_mask(args):
+    """The photo (sRGB) and its mask, which must have the photo's size."""
+    from masks.imageio import load_image, load_mask
+
+    img = load_image(args.image)
+    h, w = img.rgb.shape[:2]
+    return img, load_mask(args.mask, size=(w, h))
+
+
 # --------------------------------------------------------------------------- commands
 
 @_guarded
@@ -101,12 +110,10 @@ def cmd_trace(args) -> int:
 @_guarded
 def cmd_export(args) -> int:
     from masks import export
-    from masks.imageio import load_image, load_mask
     from masks.trace import trace
 
-    img = load_image(args.image)
-    h, w = img.rgb.shape[:2]
-    mask = load_mask(args.mask, size=(w, h))
+    img, mask = _image_and_mask(args)
+    h, w = mask.shape
     clip = None
     if args.clip_path == "auto":
         clip = "auto"
@@ -156,16 +163,14 @@ def cmd_tiles(args) -> int:
     import numpy as np
 
     from masks import tiles
-    from masks.imageio import load_image, load_mask
+    from masks.imageio import load_image
 
-    img = load_image(args.image)
     out = pathlib.Path(args.output)
     if out.exists() and not out.is_dir():
         raise MaskError(f"{out} exists and is not a folder")
+    img, mask = _image_and_mask(args) if args.mask else (load_image(args.image), None)
     info = {"original": tiles.build_pyramid(img.rgb, out, "original", fmt=args.format)}
-    if args.mask:
-        h, w = img.rgb.shape[:2]
-        mask = load_mask(args.mask, size=(w, h))
+    if mask is not None:
         info["mask"] = tiles.build_pyramid(mask, out, "mask", fmt="png")
         info["cutout"] = tiles.build_pyramid(np.dstack([img.rgb, mask]), out, "cutout", fmt="png")
     print(json.dumps(info))
@@ -175,11 +180,8 @@ def cmd_tiles(args) -> int:
 @_guarded
 def cmd_color(args) -> int:
     from masks.color import swatch_check
-    from masks.imageio import load_image, load_mask
 
-    img = load_image(args.image)
-    h, w = img.rgb.shape[:2]
-    mask = load_mask(args.mask, size=(w, h))
+    img, mask = _image_and_mask(args)
     res = swatch_check(img.rgb, mask, _rect(args.region), args.swatch, tolerance=args.tolerance)
     if args.json:
         print(json.dumps(res.to_dict()))
