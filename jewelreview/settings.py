@@ -149,6 +149,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # ingest tasks are long; do not hoard the
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# a deployment (or a test run) sharing one broker with others keeps its tasks on its own queue
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
 
 # Upload guards (bytes / pixels / members). Huge or hostile input is refused with a message.
 JEWELREVIEW = {

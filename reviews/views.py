@@ -566,22 +566,32 @@ def api_operations(request, pk: int):
                              "operations": [masklog.operation_frame(o) for o in masklog.operations_since(image, since)]})
     if request.method != "POST":
         return JsonResponse({"error": "GET or POST"}, status=405)
-    image = _image(request, pk, "edit_image")
+    from reviews.services import realtime
+
+    _image(request, pk, "edit_image")
     try:
         body = json.loads(request.body or b"{}")
         if not isinstance(body, dict):
             raise ValueError("the body must be a JSON object")
-        kind = body.get("kind", "op")
-        client_id = body.get("client_id")
-        if kind == "undo":
-            op = masklog.undo(image.pk, request.user, client_id)
-        elif kind == "redo":
-            op = masklog.redo(image.pk, request.user, client_id)
-        else:
-            op = masklog.append(image.pk, request.user, kind, body.get("op"), client_id)
-    except (ValueError, MaskError) as exc:  # JSONDecodeError and OpError are ValueErrors
+        # the same hot path as the websocket: policy, masklog, then the broadcast to open editors
+        frame, fresh = realtime.record_edit(request.user, pk, str(body.get("kind", "op")), body.get("op"),
+                                            body.get("client_id"))
+    except (ValueError, MaskError) as exc:  # JSONDecodeError, OpError and EditRefused are ValueErrors
         return JsonResponse({"error": str(exc)}, status=400)
-    if op is None:
-        return JsonResponse({"error": f"nothing to {kind}"}, status=409)
-    return JsonResponse({"type": "ack", "client_id": op.client_id, "seq": op.seq, "frame": masklog.operation_frame(op)},
+    if fresh:
+        _broadcast(pk, frame)
+    return JsonResponse({"type": "ack", "client_id": frame["client_id"], "seq": frame["seq"], "frame": frame},
                         status=201)
+
+
+def _broadcast(image_id: int, frame: dict) -> None:
+    """Tell everyone who has the image open in the editor (same event shape as the consumer's)."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from reviews.services import realtime
+
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(realtime.group_name(image_id), {
+            "type": "relay", "text": json.dumps(frame, separators=(",", ":")), "skip": None, "reply_to": None})
