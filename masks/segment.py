@@ -181,12 +181,19 @@ def fit_backdrop(lab: np.ndarray, band: int) -> tuple[np.ndarray, np.ndarray, fl
     return coef, vals[keep].mean(axis=0), noise
 
 
-def _backdrop_field(coef, h, w, step=1) -> np.ndarray:
-    ys = (np.arange(0, h, step, dtype=np.float32) / h - 0.5)[:, None]
-    xs = (np.arange(0, w, step, dtype=np.float32) / w - 0.5)[None, :]
+def _backdrop_field(coef, h, w, step: int = 8) -> np.ndarray:
+    """The backdrop model (float32 HxWx3, Lab) on a grid every ``step`` px, resized up: it is a
+    quadratic, so bilinear interpolation of the grid is exact to far below the noise."""
+    gh, gw = -(-h // step) + 1, -(-w // step) + 1
+    ys = (np.arange(gh, dtype=np.float32) * step / h - 0.5)[:, None]
+    xs = (np.arange(gw, dtype=np.float32) * step / w - 0.5)[None, :]
     x, y = np.broadcast_arrays(xs, ys)
     terms = _poly_terms(x, y)
-    return np.stack([sum(t * np.float32(coef[i, c]) for i, t in enumerate(terms)) for c in range(3)], axis=-1)
+    small = np.stack([sum(t * np.float32(coef[i, c]) for i, t in enumerate(terms)) for c in range(3)], axis=-1)
+    # Grid point k sits at pixel k*step; resize so that pixel centres line up.
+    big = cv2.resize(small, (gw * step, gh * step), interpolation=cv2.INTER_LINEAR)
+    off = step // 2
+    return np.ascontiguousarray(big[off:off + h, off:off + w])
 
 
 def plain_threshold(image) -> np.ndarray:
@@ -246,8 +253,8 @@ class BackdropSegmenter(Segmenter):
         coef, _mean, noise = fit_backdrop(lab, band)
         field = _backdrop_field(coef, h, w)
         diff = lab - field
-        diff[..., 0] *= self.lightness_weight
-        dist = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+        dL = diff[..., 0] * self.lightness_weight
+        dist = np.sqrt(dL * dL + diff[..., 1] * diff[..., 1] + diff[..., 2] * diff[..., 2])
         bg_rgb = cv2.cvtColor(field, cv2.COLOR_Lab2RGB) * 255.0
         return dist, bg_rgb, noise, self._shadow_like(lab, lab - field)
 

@@ -98,7 +98,7 @@ def test_tiff_jpeg_psd_containers_and_load_mask():
         C.read_paths(b"GIF89a....")
 
 
-def test_large_resources_split_over_app13_segments():
+def test_large_resources_split_over_app13_segments(tmp_path):
     # A path with ~4000 knots is > 100 KB of records: more than one APP13 segment.
     t = np.linspace(0, 2 * np.pi, 4000, endpoint=False)
     r = 100 + 3 * np.sin(37 * t)
@@ -112,6 +112,10 @@ def test_large_resources_split_over_app13_segments():
     assert data.count(b"\xff\xed" ) >= 2 and data.count(C.APP13_HEADER) == -(-len(res) // C._APP13_MAX)
     back = C.read_paths(data)
     assert len(parse_path(back[0].d)[0].anchors()) == 4000
+    if IDENTIFY:  # ImageMagick joins the segments too
+        f = tmp_path / "big.jpg"
+        f.write_bytes(data)
+        assert _iou(rasterize(_im_path(f), 320, 240), rasterize(d, 320, 240)) > 0.999
     # Re-embedding replaces, never duplicates, the Photoshop segments.
     again = C.embed_in_jpeg(data, res)
     assert again.count(C.APP13_HEADER) == data.count(C.APP13_HEADER)
@@ -151,6 +155,7 @@ def test_reads_photoshop_style_file_with_several_paths_and_extras():
     assert rasterize(p.d, w, h).sum() / 255 == pytest.approx(w * h - 3000, abs=1)
 
 
+@pytest.mark.slow
 @needs_im
 def test_imagemagick_reads_our_paths_on_synthetic_jewelry(tmp_path):
     for kind in synth.KINDS:
