@@ -399,7 +399,11 @@ class Stack:
         """Users, sessions and images for a run (benchmarks.seed); returns its JSON."""
         argv = ["-m", "benchmarks.seed"]
         for k, v in options.items():
-            argv += [f"--{k.replace('_', '-')}", str(v)]
+            flag = f"--{k.replace('_', '-')}"
+            if v is True:
+                argv.append(flag)
+            elif v is not False:
+                argv += [flag, str(v)]
         out = self.python(*argv, timeout=300)
         return json.loads(out.strip().splitlines()[-1])
 
