@@ -356,6 +356,7 @@ export class Editor {
     return { type: "refine", shift_edge: val("#jr-shift"), contrast: val("#jr-contrast"), feather: val("#jr-feather"), smooth: val("#jr-smooth") };
   }
   bindRefine() {
+    if (!$("#jr-refine")) return; // only for people who may edit
     const update = () => {
       const kind = $("#jr-refine-kind").value;
       $("#jr-refine-edge").hidden = kind !== "refine";
@@ -386,7 +387,7 @@ export class Editor {
     }
   }
   async decide(d) {
-    const body = new FormData();
+    const body = new URLSearchParams(); // form-encoded: an empty multipart body is refused
     if (d.action === "send_back" || d.action === "request_changes") {
       const reason = window.prompt("What needs to change?");
       if (!reason) return;
