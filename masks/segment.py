@@ -241,11 +241,13 @@ class BackdropSegmenter(Segmenter):
         self.shadow_chroma, self.shadow_gradient, self.shadow_blur = shadow_chroma, shadow_gradient, shadow_blur
         self.shadow_open = shadow_open
         self.shadow_scale_pow = 1.0
+        self.reflection_dl = 1.5  # L*: a pocket this much darker than the backdrop is a reflection
         self.max_matting_px = max_matting_px
 
-    def distance(self, image) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    def distance(self, image):
         """(colour distance from the backdrop model (float32 HxW, ΔE-like), backdrop sRGB field
-        (float32 HxWx3, 0–255), noise ΔE, shadow-like pixels (bool HxW))."""
+        (float32 HxWx3, 0–255), noise ΔE, shadow-like pixels (bool HxW), ΔL* against the
+        backdrop (float32 HxW, signed))."""
         img = _check_image(image)
         h, w = img.shape[:2]
         lab = _lab(img)
@@ -256,7 +258,7 @@ class BackdropSegmenter(Segmenter):
         dL = diff[..., 0] * self.lightness_weight
         dist = np.sqrt(dL * dL + diff[..., 1] * diff[..., 1] + diff[..., 2] * diff[..., 2])
         bg_rgb = cv2.cvtColor(field, cv2.COLOR_Lab2RGB) * 255.0
-        return dist, bg_rgb, noise, self._shadow_like(lab, lab - field)
+        return dist, bg_rgb, noise, self._shadow_like(lab, diff), diff[..., 0]
 
     def _shadow_like(self, lab, diff) -> np.ndarray:
         """Pixels that look like the backdrop in shadow: darker, same chroma, and smooth (a cast
@@ -279,7 +281,7 @@ class BackdropSegmenter(Segmenter):
     def segment(self, image) -> np.ndarray:
         img = _check_image(image)
         h, w = img.shape[:2]
-        dist, bg_rgb, noise, shadow = self.distance(img)
+        dist, bg_rgb, noise, shadow, dL = self.distance(img)
         lo = max(self.low, self.noise_k * noise)
         hi = max(self.high, 2.5 * lo)
         # A cast shadow joined to the backdrop through smooth, neutral darkening is backdrop.
@@ -303,20 +305,26 @@ class BackdropSegmenter(Segmenter):
         obj = hit[lab_]
         if not obj.any():
             return np.zeros((h, w), np.uint8)
-        obj = self._fill_reflections(obj)
+        obj = self._fill_reflections(obj, dL, noise)
         return self._soft_edges(img, obj, sure_fg & obj, dist, bg_rgb, lo, hi)
 
-    def _fill_reflections(self, obj: np.ndarray) -> np.ndarray:
+    def _fill_reflections(self, obj: np.ndarray, dL: np.ndarray, noise: float) -> np.ndarray:
+        """Fill enclosed pockets that are reflections, not negative space: small ones, and those
+        darker than the backdrop (polished metal mirrors the backdrop at less than 100 %, while
+        the backdrop seen through a ring or a link is the backdrop itself)."""
         holes = ~obj
         lab_, n = ndimage.label(holes)
         if n <= 1:
             return obj
         border = np.unique(np.concatenate([lab_[0], lab_[-1], lab_[:, 0], lab_[:, -1]]))
         sizes = np.bincount(lab_.ravel(), minlength=n + 1)
-        small = sizes <= self.max_fill * obj.sum() + 4
-        small[border] = False
-        small[0] = False
-        return obj | small[lab_]
+        fill = sizes <= self.max_fill * obj.sum() + 4
+        ids = np.arange(n + 1)
+        med = ndimage.median(dL, labels=lab_, index=ids)
+        fill |= np.asarray(med) < -max(self.reflection_dl, 3 * noise)
+        fill[border] = False
+        fill[0] = False
+        return obj | fill[lab_]
 
     def _soft_edges(self, img, obj, core, dist, bg_rgb, lo, hi) -> np.ndarray:
         """Hard alpha inside, 0 outside, soft alpha in the band around the edge."""
