@@ -274,9 +274,12 @@ def collection_audit(request, pk: int):
 @require_POST
 def swatch_create(request, pk: int):
     collection = _collection(request, pk, "manage_swatches")
+    ref_id = request.POST.get("reference", "")
+    reference = collection.images.filter(pk=int(ref_id)).first() if ref_id.isdigit() else None
     try:
         colour.create_swatch(collection, request.user, request.POST.get("name", ""), request.POST.get("colour", ""),
-                             request.POST.get("tolerance", "2"))
+                             request.POST.get("tolerance", "2"), reference=reference,
+                             rect=[request.POST.get(k) for k in ("x", "y", "w", "h")])
         messages.success(request, "Swatch added; the client approves it.")
     except colour.ColourError as exc:
         messages.error(request, str(exc))

@@ -50,18 +50,47 @@ def parse_tolerance(value) -> float:
     return tol
 
 
-def create_swatch(collection, user, name: str, colour: str, tolerance=2.0) -> Swatch:
+def create_swatch(collection, user, name: str, colour: str = "", tolerance=2.0, reference=None, rect=None) -> Swatch:
+    """A swatch from a colour (#rrggbb or L, a, b) or, when ``colour`` is empty, measured from
+    ``rect`` (x, y, w, h px) of the ``reference`` image of the same collection (object pixels only)."""
     name = (name or "").strip()
     if not name or len(name) > 120:
         raise ColourError("a swatch needs a name of at most 120 characters")
     if collection.swatches.filter(name=name).exists():
         raise ColourError(f"this collection already has a swatch named {name!r}")
-    lab = parse_colour(colour)
-    swatch = Swatch.objects.create(collection=collection, name=name, lab_l=lab[0], lab_a=lab[1], lab_b=lab[2],
-                                   tolerance=parse_tolerance(tolerance))
+    region = None
+    if (colour or "").strip():
+        lab = parse_colour(colour)
+    elif reference is not None:
+        if reference.collection_id != collection.pk or not reference.base_alpha:
+            raise ColourError("the reference photo must be an ingested image of this collection")
+        region = parse_rect(rect or (), reference)
+        lab = _measured_lab(reference, region)
+    else:
+        raise ColourError("give the colour as #rrggbb or L, a, b — or mark a region of a reference photo")
+    swatch = Swatch.objects.create(
+        collection=collection, name=name, lab_l=lab[0], lab_a=lab[1], lab_b=lab[2], tolerance=parse_tolerance(tolerance),
+        reference_image=reference if region else None,
+        **(dict(zip(("ref_x", "ref_y", "ref_w", "ref_h"), region)) if region else {}),
+    )
     workflow.audit("swatch_created", studio_id=collection.studio_id, actor=user, collection_id=collection.pk,
-                   swatch=name, lab=list(lab), tolerance=swatch.tolerance)
+                   swatch=name, lab=[round(v, 3) for v in lab], tolerance=swatch.tolerance,
+                   reference=reference.name if region else None)
     return swatch
+
+
+def _measured_lab(image: Image, rect) -> tuple[float, float, float]:
+    from masks.color import measure_region
+    from masks.imageio import decode_png
+
+    from reviews.services.masklog import render_revision
+
+    rgb = decode_png(storage.read_bytes(f"{image.folder}/srgb.png"))
+    try:
+        lab = measure_region(rgb, render_revision(image), rect)
+    except MaskError as exc:
+        raise ColourError(str(exc)) from exc
+    return tuple(float(v) for v in lab)
 
 
 def approve_swatch(swatch: Swatch, user) -> Swatch:
@@ -92,7 +121,7 @@ def measure(image: Image, swatch: Swatch, rect, user=None) -> ColourCheck:
 
     x, y, w, h = parse_rect(rect, image)
     rgb = decode_png(storage.read_bytes(f"{image.folder}/srgb.png"))
-    alpha = render_revision(image)
+    alpha = render_revision(image)  # the head revision: what the client is being asked about
     try:
         result = swatch_check(rgb, alpha, (x, y, w, h), swatch.lab, swatch.tolerance)
     except MaskError as exc:

@@ -78,3 +78,16 @@ def test_measure_view_json(world, client):
     r = client.post(f"/images/{image.pk}/colour/", {"swatch": swatch.pk, "x": "nan", "y": 0, "w": 1, "h": 1},
                     HTTP_ACCEPT="application/json")
     assert r.status_code == 400 and "error" in r.json()
+
+
+def test_swatch_measured_on_a_reference_photo(world):
+    image = flat_image(world, (183, 110, 121))
+    lead = world.users["lead"]
+    swatch = colour.create_swatch(world.collection, lead, "rose from photo", "", 2.0, reference=image, rect=(30, 20, 60, 50))
+    expected = srgb_to_lab(np.array([183, 110, 121], np.uint8))
+    assert float(delta_e2000(np.array(swatch.lab), expected)) < 0.5
+    assert (swatch.reference_image, swatch.ref_x, swatch.ref_w) == (image, 30, 60)
+    with pytest.raises(colour.ColourError, match="reference"):
+        colour.create_swatch(world.other_org_collection, lead, "wrong", "", 2.0, reference=image, rect=(30, 20, 60, 50))
+    with pytest.raises(colour.ColourError, match="colour"):
+        colour.create_swatch(world.collection, lead, "nothing", "", 2.0)

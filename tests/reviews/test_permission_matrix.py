@@ -233,3 +233,13 @@ def test_matrix(route, world, client):
                 body = b"".join(response.streaming_content) if response.streaming else response.content
                 assert len(body) < 2000, f"{role} {url}: a refusal must not carry the object"
     assert not failures, "\n".join(failures)
+
+
+def test_media_has_no_static_route(world, client, settings):
+    """The files exist, but no URL serves MEDIA_ROOT: only the policy-checked views above."""
+    m = M(world)
+    client.force_login(world.users["lead"])
+    for name in (m.A.original.name, m.A.base_alpha.name, f"{m.A.folder}/srgb.png", m.exp_lead.file.name):
+        assert storage.exists(name)
+        for prefix in ("/media/", settings.MEDIA_URL, "/static/"):
+            assert client.get(prefix + name).status_code == 404
