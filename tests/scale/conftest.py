@@ -44,6 +44,18 @@ def stack(tmp_path, pg_template):
         s.close()
 
 
+@pytest.fixture
+def pg_stack(tmp_path, pg_template):
+    """Only a database (a clone of the template) and media: for races that need no servers."""
+    from benchmarks.harness import Stack
+
+    s = Stack(workdir=tmp_path / "stack", template=pg_template, redis=False)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
 class Db:
     """Plain SQL on the stack's database from the test process (Django's test DB is elsewhere)."""
 
