@@ -319,9 +319,8 @@ class BackdropSegmenter(Segmenter):
         border = np.unique(np.concatenate([lab_[0], lab_[-1], lab_[:, 0], lab_[:, -1]]))
         sizes = np.bincount(lab_.ravel(), minlength=n + 1)
         fill = sizes <= self.max_fill * obj.sum() + 4
-        ids = np.arange(n + 1)
-        med = ndimage.median(dL, labels=lab_, index=ids)
-        fill |= np.asarray(med) < -max(self.reflection_dl, 3 * noise)
+        mean_dl = np.bincount(lab_.ravel(), weights=dL.ravel(), minlength=n + 1) / np.maximum(sizes, 1)
+        fill |= mean_dl < -max(self.reflection_dl, 3 * noise)
         fill[border] = False
         fill[0] = False
         return obj | fill[lab_]
