@@ -7,8 +7,8 @@ Layout: ``out_dir/name.dzi`` and ``out_dir/name_files/<level>/<col>_<row>.<fmt>`
 
 A dirty rectangle only needs the tiles it touches re-encoded: ``update_tiles`` renders the
 full-resolution tiles from the new pixels and rebuilds the coarser tiles above them from their
-(up to four) child tiles on disk with the same 2x2 mean, so the result is identical to a fresh
-pyramid.
+(up to four) child tiles on disk with the same 2x2 mean, so for PNG tiles the result is identical
+to a fresh pyramid (JPEG tiles: equal up to the re-encoding loss of the children).
 """
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from scipy import ndimage
 from masks.errors import MaskError, PathDataError
 
 MAX_SEGMENTS = 500_000  # refuse path data beyond this many segments ("millions of points")
+MAX_CHARS = 20_000_000
 
 
 # --------------------------------------------------------------------------- path data parsing
@@ -124,6 +125,8 @@ def parse_path(d: str, max_segments: int = MAX_SEGMENTS) -> list[Subpath]:
     """SVG path data → subpaths of cubic segments. Raises PathDataError naming the problem."""
     if not isinstance(d, str):
         raise PathDataError("path data must be a string")
+    if len(d) > MAX_CHARS:
+        raise PathDataError(f"path data is longer than {MAX_CHARS} characters")
     subpaths: list[Subpath] = []
     cur = (0.0, 0.0)
     start = cur
@@ -485,11 +488,9 @@ def trace_subpaths(alpha, tolerance=1.0, inset=0.0, min_area=4.0) -> list[Subpat
     alpha_f = np.pad(a.astype(np.float32) / 255.0, 1)
     out = []
     for c in contours:
-        if len(c) < 3 and cv2.contourArea(c) < min_area:
-            if min_area > 1 or len(c) == 0:
-                continue
-        area = abs(cv2.contourArea(c))
-        if area < min_area and len(c) < 8:
+        # Contours run through boundary pixel centres, so their area is less than the region's:
+        # a region of n boundary pixels covers at most about area + n / 2 + 1 pixels.
+        if abs(cv2.contourArea(c)) + len(c) / 2 + 1 < min_area:
             continue
         pts = c[:, 0, :].astype(np.float64) + 0.5  # pixel centres in continuous coordinates
         if len(pts) < 8:  # tiny blob: densify so the refinement has something to work with

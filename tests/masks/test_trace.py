@@ -67,6 +67,11 @@ def test_inset_keeps_path_inside_the_edge():
 
 def test_empty_full_and_bad_masks():
     assert T.trace(np.zeros((10, 10), np.uint8)) == ""
+    specks = np.zeros((20, 20), np.uint8)
+    specks[5:8, 5:8] = 255   # a 3x3 bead is kept ...
+    specks[15, 15] = 255     # ... a lone pixel (under min_area) is not
+    subs = T.parse_path(T.trace(specks))
+    assert len(subs) == 1 and 5 < T.rasterize(subs, 20, 20).sum() / 255 < 10
     full = T.trace(np.full((10, 20), 255, np.uint8))
     r = T.rasterize(full, 20, 10)
     assert r[1:-1, 1:-1].min() >= 250 and r.sum() / 255 > 0.97 * 200  # the frame edge is an edge too
