@@ -344,18 +344,63 @@ def _tile(d: str, fill_rule: str, tx: int, ty: int, margin: int, sigma: float) -
     return buf
 
 
-def coverage(d: str, fill_rule: str, window: tuple[int, int, int, int], feather: float = 0.0) -> np.ndarray:
-    """Coverage (uint8, 255 = fully inside) of the path over ``window`` = (x, y, w, h) px.
+class _TileIndex:
+    """Which canonical tiles of a path need rasterising. A tile whose rectangle, grown by the
+    feather margin + 2 px, meets no edge's bounding box is uniform: all inside (255) or all
+    outside (0), decided by the winding number at its centre under the fill rule."""
 
-    Exact area coverage under ``fill_rule`` ("evenodd" | "nonzero"); with ``feather`` > 0 px
-    the coverage is blurred by the Gaussian of :func:`feather_kernel`. Assembled from canonical
-    tiles, so any window equals the same crop of any larger window, byte for byte.
-    """
+    def __init__(self, d: str, fill_rule: str, margin: int):
+        geom = parse(d)
+        self.evenodd = fill_rule == "evenodd"
+        if geom.polygons:
+            a = np.concatenate([p for p in geom.polygons])
+            b = np.concatenate([np.roll(p, -1, axis=0) for p in geom.polygons])
+        else:
+            a = b = np.zeros((0, 2))
+        keep = np.any(a != b, axis=1)
+        self.a, self.b = a[keep], b[keep]
+        grow = margin + 2
+        lo = np.floor((np.minimum(self.a, self.b) - grow) / TILE).astype(np.int64)
+        hi = np.floor((np.maximum(self.a, self.b) + grow) / TILE).astype(np.int64)
+        n = (hi - lo + 1)
+        counts = n[:, 0] * n[:, 1]
+        idx = np.repeat(np.arange(len(counts)), counts)
+        off = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        tx = lo[idx, 0] + off % n[idx, 0]
+        ty = lo[idx, 1] + off // n[idx, 0]
+        self.edge = set(zip(tx.tolist(), ty.tolist()))
+        self.memo: dict = {}
+
+    def uniform(self, tx: int, ty: int) -> int | None:
+        """255 / 0 for a uniform tile (tile indices, not pixels), None when it must be drawn."""
+        key = (tx, ty)
+        if key in self.edge:
+            return None
+        if key not in self.memo:
+            px, py = (tx + 0.5) * TILE, (ty + 0.5) * TILE
+            a, b = self.a, self.b
+            up = (a[:, 1] <= py) & (b[:, 1] > py)
+            down = (b[:, 1] <= py) & (a[:, 1] > py)
+            side = (b[:, 0] - a[:, 0]) * (py - a[:, 1]) - (px - a[:, 0]) * (b[:, 1] - a[:, 1])
+            winding = int(np.count_nonzero(up & (side > 0)) - np.count_nonzero(down & (side < 0)))
+            inside = (winding % 2 == 1) if self.evenodd else winding != 0
+            self.memo[key] = 255 if inside else 0
+        return self.memo[key]
+
+
+@lru_cache(maxsize=64)
+def _tile_index(d: str, fill_rule: str, margin: int) -> _TileIndex:
+    return _TileIndex(d, fill_rule, margin)
+
+
+def coverage_tiles(d: str, fill_rule: str, window: tuple[int, int, int, int], feather: float = 0.0):
+    """Yield ((x, y, w, h) part of ``window``, coverage) for every canonical tile the window
+    meets inside the path's reach: coverage is a uint8 array of the part's shape, or the int 0
+    or 255 when the whole part has that coverage."""
     x, y, w, h = window
-    out = np.zeros((h, w), np.uint8)
     geom = parse(d)
     if geom.bbox is None or w <= 0 or h <= 0:
-        return out
+        return
     margin, sigma = feather_kernel(feather)
     bx0, by0, bx1, by1 = geom.bbox
     # tiles that can hold nonzero coverage: the path's bounds grown by the feather kernel
@@ -364,13 +409,32 @@ def coverage(d: str, fill_rule: str, window: tuple[int, int, int, int], feather:
     gx1 = min(x + w, math.ceil(bx1) + margin + 1)
     gy1 = min(y + h, math.ceil(by1) + margin + 1)
     if gx0 >= gx1 or gy0 >= gy1:
-        return out
+        return
+    index = _tile_index(d, fill_rule, margin)
     for ty in range((gy0 // TILE) * TILE, gy1, TILE):
         for tx in range((gx0 // TILE) * TILE, gx1, TILE):
-            tile = _tile(d, fill_rule, tx, ty, margin, sigma)
             sx0, sy0 = max(tx, gx0), max(ty, gy0)
             sx1, sy1 = min(tx + TILE, gx1), min(ty + TILE, gy1)
-            out[sy0 - y:sy1 - y, sx0 - x:sx1 - x] = tile[sy0 - ty:sy1 - ty, sx0 - tx:sx1 - tx]
+            part = (sx0, sy0, sx1 - sx0, sy1 - sy0)
+            value = index.uniform(tx // TILE, ty // TILE)
+            if value is not None:
+                yield part, value
+            else:
+                tile = _tile(d, fill_rule, tx, ty, margin, sigma)
+                yield part, tile[sy0 - ty:sy1 - ty, sx0 - tx:sx1 - tx]
+
+
+def coverage(d: str, fill_rule: str, window: tuple[int, int, int, int], feather: float = 0.0) -> np.ndarray:
+    """Coverage (uint8, 255 = fully inside) of the path over ``window`` = (x, y, w, h) px.
+
+    Exact area coverage under ``fill_rule`` ("evenodd" | "nonzero"); with ``feather`` > 0 px
+    the coverage is blurred by the Gaussian of :func:`feather_kernel`. Assembled from canonical
+    tiles, so any window equals the same crop of any larger window, byte for byte.
+    """
+    x, y, w, h = window
+    out = np.zeros((max(h, 0), max(w, 0)), np.uint8)
+    for (px, py, pw, ph), cov in coverage_tiles(d, fill_rule, window, feather):
+        out[py - y:py - y + ph, px - x:px - x + pw] = cov
     return out
 
 

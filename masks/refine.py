@@ -116,35 +116,6 @@ def _block_edges(start: int, length: int, k: int, limit: int, size: int):
     return lo, hi, lo < hi
 
 
-def _reduce_blocks(q: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis: int, ufunc, size: int) -> np.ndarray:
-    """``ufunc``-reduce ``q`` over the blocks [lo[i], hi[i]) (relative, contiguous, in order)
-    along ``axis`` (0 or 1). Runs of full-size blocks are reduced together (whole rows, or every
-    size-th column, at a time: numpy is fast along contiguous rows); the rest one by one."""
-    sizes = hi - lo
-    shape = (len(lo), q.shape[1]) if axis == 0 else (q.shape[0], len(lo))
-    out = np.empty(shape, q.dtype)
-    isfull = sizes == size
-    # runs of consecutive full-size blocks (a partial block can sit between two runs)
-    marks = np.flatnonzero(np.diff(np.concatenate(([0], isfull.view(np.int8), [0]))))
-    for f0, f1 in zip(marks[::2], marks[1::2]):
-        if axis == 0:
-            chunk = q[lo[f0]:hi[f1 - 1]]
-            out[f0:f1] = ufunc.reduce(chunk.reshape(f1 - f0, size, q.shape[1]), axis=1)
-        else:
-            chunk = q[:, lo[f0]:hi[f1 - 1]]
-            acc = out[:, f0:f1]
-            acc[...] = chunk[:, 0::size]
-            for i in range(1, size):
-                ufunc(acc, chunk[:, i::size], out=acc)
-    rest = np.flatnonzero(~isfull).tolist()
-    for i in rest:
-        if axis == 0:
-            out[i] = ufunc.reduce(q[lo[i]:hi[i]], axis=0)
-        else:
-            out[:, i] = ufunc.reduce(q[:, lo[i]:hi[i]], axis=1)
-    return out
-
-
 def _block_stats(base, y, h, x, w, k, size):
     """Per-block (min, max) over a grid of ``size`` px blocks aligned at (x, y) grown by k blocks;
     blocks outside the image are neutral (min 255, max 0)."""
@@ -156,21 +127,33 @@ def _block_stats(base, y, h, x, w, k, size):
     q = base[qy0:qy1, qx0:qx1]
     gmax = np.zeros((len(ylo), len(xlo)), np.uint8)
     gmin = np.full((len(ylo), len(xlo)), 255, np.uint8)   # blocks outside the image are neutral
+    vmin = np.empty((int(yvalid.sum()), int(xvalid.sum())), np.uint8)
+    vmax = np.empty_like(vmin)
+    _block_minmax(q, ylo[yvalid] - qy0, yhi[yvalid] - qy0, xlo[xvalid] - qx0, xhi[xvalid] - qx0, vmin, vmax)
     sel = np.ix_(yvalid, xvalid)
-    ry = (ylo[yvalid] - qy0, yhi[yvalid] - qy0)
-    rx = (xlo[xvalid] - qx0, xhi[xvalid] - qx0)
-    for grid, uf in ((gmax, np.maximum), (gmin, np.minimum)):
-        grid[sel] = _reduce_blocks(_reduce_blocks(q, *ry, 0, uf, size), *rx, 1, uf, size)
+    gmin[sel], gmax[sel] = vmin, vmax
     return gmin, gmax
 
 
 @njit(cache=True, nogil=True)
-def _gather(src, atlas, ii, jj, B, T, cols):
+def _gather(base, atlas, ii, jj, B, T, cols, y0, x0, R):
+    """Copy block (i, j) of the grid at (x0, y0) grown by R px into atlas slot n; outside the
+    image the nearest edge pixel is used (edge replication)."""
+    H, W = base.shape
     for n in range(ii.shape[0]):
-        ay, ax = (n // cols) * T, (n % cols) * T
-        sy, sx = ii[n] * B, jj[n] * B
+        ay = (n // cols) * T
+        ax = (n % cols) * T
+        sy = y0 + ii[n] * B - R
+        sx = x0 + jj[n] * B - R
+        inside = sx >= 0 and sx + T <= W
         for r in range(T):
-            atlas[ay + r, ax:ax + T] = src[sy + r, sx:sx + T]
+            src = base[min(max(sy + r, 0), H - 1)]
+            dst = atlas[ay + r]
+            if inside:
+                dst[ax:ax + T] = src[sx:sx + T]
+            else:
+                for c in range(T):
+                    dst[ax + c] = src[min(max(sx + c, 0), W - 1)]
 
 
 @njit(cache=True, nogil=True)
@@ -178,11 +161,38 @@ def _scatter(res, out, ii, jj, B, R, cols):
     h, w = out.shape
     T = B + 2 * R
     for n in range(ii.shape[0]):
-        ay, ax = (n // cols) * T + R, (n % cols) * T + R
-        oy, ox = ii[n] * B, jj[n] * B
-        bh, bw = min(B, h - oy), min(B, w - ox)
+        ay = (n // cols) * T + R
+        ax = (n % cols) * T + R
+        oy = ii[n] * B
+        ox = jj[n] * B
+        bh = min(B, h - oy)
+        bw = min(B, w - ox)
         for r in range(bh):
-            out[oy + r, ox:ox + bw] = res[ay + r, ax:ax + bw]
+            out[oy + r][ox:ox + bw] = res[ay + r][ax:ax + bw]
+
+
+@njit(cache=True, nogil=True)
+def _block_minmax(q, ylo, yhi, xlo, xhi, gmin, gmax):
+    """gmin/gmax[i, j] = min/max of q[ylo[i]:yhi[i], xlo[j]:xhi[j]] (blocks in order, contiguous)."""
+    wq = q.shape[1]
+    accmin = np.empty(wq, np.uint8)
+    accmax = np.empty(wq, np.uint8)
+    for i in range(ylo.shape[0]):
+        accmin[:] = 255
+        accmax[:] = 0
+        for r in range(ylo[i], yhi[i]):
+            for c in range(wq):   # whole rows: vectorises
+                v = q[r, c]
+                accmin[c] = min(accmin[c], v)
+                accmax[c] = max(accmax[c], v)
+        for j in range(xlo.shape[0]):
+            lo = np.uint8(255)
+            hi = np.uint8(0)
+            for c in range(xlo[j], xhi[j]):
+                lo = min(lo, accmin[c])
+                hi = max(hi, accmax[c])
+            gmin[i, j] = lo
+            gmax[i, j] = hi
 
 
 def refine_window(base: np.ndarray, op: RefineOp | None, window: tuple[int, int, int, int]) -> np.ndarray:
@@ -216,15 +226,10 @@ def refine_window(base: np.ndarray, op: RefineOp | None, window: tuple[int, int,
     ii, jj = np.nonzero(need)
     if not len(ii):
         return out
-    # source: the window's whole blocks grown by R, the image extended by edge replication
-    sy0, sy1, sx0, sx1 = y - R, y + nby * BLOCK + R, x - R, x + nbx * BLOCK + R
-    cy0, cy1, cx0, cx1 = max(0, sy0), min(H, sy1), max(0, sx0), min(W, sx1)
-    src = cv2.copyMakeBorder(base[cy0:cy1, cx0:cx1], cy0 - sy0, sy1 - cy1, cx0 - sx0, sx1 - cx1,
-                             cv2.BORDER_REPLICATE)
     cols = min(len(ii), ATLAS_COLS)          # a wide atlas: OpenCV filters short rows slowly
     T = BLOCK + 2 * R
     atlas = np.empty((-(-len(ii) // cols) * T, cols * T), np.uint8)
-    _gather(src, atlas, ii, jj, BLOCK, T, cols)
+    _gather(base, atlas, ii, jj, BLOCK, T, cols, y, x, R)
     _scatter(apply_full(atlas, op), out, ii, jj, BLOCK, R, cols)
     return out
 

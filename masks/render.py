@@ -16,7 +16,9 @@ arithmetic inside a margin, clean-up on the whole area it depends on.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import math
+import os
 
 import numpy as np
 from numba import njit
@@ -43,53 +45,190 @@ def _profile_integral(t, inner, radius):
 
 
 @njit(cache=True, nogil=True)
-def _stroke_coverage(xy, radius, hardness, opacity, x0, y0, w, h):
-    d2 = np.full((h, w), np.inf)
-    reach = radius + 0.5
-    n = xy.shape[0]
-    nseg = n - 1 if n > 1 else 1
-    for s in range(nseg):
-        ax = xy[s, 0]
-        ay = xy[s, 1]
-        bx = xy[s + 1, 0] if n > 1 else ax
-        by = xy[s + 1, 1] if n > 1 else ay
-        ex = bx - ax
-        ey = by - ay
-        l2 = ex * ex + ey * ey
-        X0 = max(x0, int(math.floor(min(ax, bx) - reach)) - 1)
-        X1 = min(x0 + w, int(math.ceil(max(ax, bx) + reach)) + 1)
-        Y0 = max(y0, int(math.floor(min(ay, by) - reach)) - 1)
-        Y1 = min(y0 + h, int(math.ceil(max(ay, by) + reach)) + 1)
-        for Y in range(Y0, Y1):
-            vy = (Y + 0.5) - ay
-            row = d2[Y - y0]
-            for X in range(X0, X1):
-                vx = (X + 0.5) - ax
-                t = 0.0
-                if l2 > 0.0:
-                    t = (vx * ex + vy * ey) / l2
-                    if t < 0.0:
-                        t = 0.0
-                    elif t > 1.0:
-                        t = 1.0
-                dx = vx - t * ex
-                dy = vy - t * ey
-                dd = dx * dx + dy * dy
-                if dd < row[X - x0]:
-                    row[X - x0] = dd
-    out = np.zeros((h, w), np.uint8)
+def _div255_px(v):
+    # round(v / 255) for 0 <= v <= 255·255, exactly, without a division
+    t = v + 128
+    return (t + (t >> 8)) >> 8
+
+
+@njit(cache=True, nogil=True)
+def _composite_px(a, c, mode):
+    # mode 0: add / keep, 1: subtract / remove, 2: intersect; 8-bit, rounded to nearest
+    if mode == 0:
+        return a + _div255_px(c * (255 - a))
+    if mode == 1:
+        return _div255_px(a * (255 - c))
+    return _div255_px(a * c)
+
+
+@njit(cache=True, nogil=True)
+def _composite_kernel(a, c, mode):
+    h, w = a.shape
+    for y in range(h):
+        for x in range(w):
+            cv = np.int32(c[y, x])
+            av = np.int32(a[y, x])
+            if cv == 0:
+                if mode == 2:
+                    a[y, x] = 0
+            elif cv == 255:
+                if mode == 0:
+                    a[y, x] = 255
+                elif mode == 1:
+                    a[y, x] = 0
+            else:
+                a[y, x] = _composite_px(av, cv, mode)
+
+
+@njit(cache=True, nogil=True)
+def _segment_row(row, lo, hi, base_x, c, qx, qy, inv, vy):
+    # min squared distance from pixel centres lo..hi-1 of one row to one segment. Branch-free
+    # float32 in its own function so that LLVM vectorises it. The offset from the segment start
+    # is taken in float64 from absolute coordinates, so a pixel gets the same bits in any window
+    for X in range(lo, hi):
+        vx = np.float32(base_x + X)
+        t = min(max((vx * qx + c) * inv, np.float32(0.0)), np.float32(1.0))
+        dx = vx - t * qx
+        dy = vy - t * qy
+        row[X] = min(row[X], dx * dx + dy * dy)
+
+
+@njit(cache=True, nogil=True)
+def _stroke_kernel(a, x0, y0, xy, radius, hardness, opacity, mode, cov):
+    """Stroke coverage over the window (x0, y0, w, h) of ``a``: composited into ``a`` in place
+    (mode 0 keep / 1 remove) or, with ``cov`` of the window's shape, written there instead.
+
+    Row by row: the segments whose capsule reaches the row, each over the x-range its discs
+    can reach; min squared distance per pixel centre, then the profile."""
+    h, w = a.shape
+    reach = radius + 0.5              # F(δ) > 0 only for δ < radius + ½
     reach2 = reach * reach
     inner = hardness * radius
     scale = 255.0 * opacity
-    for Y in range(h):
-        for X in range(w):
-            dd = d2[Y, X]
-            if dd < reach2:
-                dist = math.sqrt(dd)
-                f = _profile_integral(dist + 0.5, inner, radius) - _profile_integral(dist - 0.5, inner, radius)
-                v = math.floor(scale * f + 0.5)
-                out[Y, X] = 255 if v > 255 else (0 if v < 0 else v)
-    return out
+    sat = inner - 0.5                 # F(δ) = 1 for δ ≤ inner − ½
+    sat2 = sat * sat if sat > 0.0 else -1.0
+    vfull = int(math.floor(scale + 0.5))
+    n = xy.shape[0]
+    nseg = n - 1 if n > 1 else 1
+    ax = np.empty(nseg)
+    ay = np.empty(nseg)
+    ex = np.empty(nseg)
+    ey = np.empty(nseg)
+    il2 = np.empty(nseg)
+    ylo = np.empty(nseg, np.int64)
+    yhi = np.empty(nseg, np.int64)
+    counts = np.zeros(h + 1, np.int64)
+    for s in range(nseg):
+        ax[s] = xy[s, 0]
+        ay[s] = xy[s, 1]
+        bx = xy[s + 1, 0] if n > 1 else ax[s]
+        by = xy[s + 1, 1] if n > 1 else ay[s]
+        ex[s] = bx - ax[s]
+        ey[s] = by - ay[s]
+        ll = ex[s] * ex[s] + ey[s] * ey[s]
+        il2[s] = 1.0 / ll if ll > 0.0 else 0.0   # a repeated point is a disc: t stays 0
+        lo = min(max(y0, int(math.floor(min(ay[s], by) - reach)) - 1), y0 + h)
+        hi = max(min(y0 + h, int(math.ceil(max(ay[s], by) + reach)) + 1), lo)
+        ylo[s] = lo
+        yhi[s] = hi
+        for Y in range(lo, hi):
+            counts[Y - y0 + 1] += 1
+    for r in range(h):
+        counts[r + 1] += counts[r]
+    fill = counts[:h].copy()
+    segs = np.empty(counts[h], np.int64)
+    for s in range(nseg):
+        for Y in range(ylo[s], yhi[s]):
+            segs[fill[Y - y0]] = s
+            fill[Y - y0] += 1
+    row = np.empty(w, np.float32)
+    xlo = np.empty(nseg, np.int64)
+    xhi = np.empty(nseg, np.int64)
+    ilo = np.empty(nseg, np.int64)
+    ihi = np.empty(nseg, np.int64)
+    mlo = np.empty(nseg, np.int64)
+    mhi = np.empty(nseg, np.int64)
+    for r in range(h):
+        k0 = counts[r]
+        k1 = counts[r + 1]
+        if k0 == k1:
+            continue
+        cy = (y0 + r) + 0.5
+        m = 0
+        for k in range(k0, k1):
+            s = segs[k]
+            sy0 = min(ay[s], ay[s] + ey[s])
+            sy1 = max(ay[s], ay[s] + ey[s])
+            dy = sy0 - cy if cy < sy0 else (cy - sy1 if cy > sy1 else 0.0)
+            rem = reach2 - dy * dy
+            if rem <= 0.0:
+                xlo[s] = 0
+                xhi[s] = 0
+                continue
+            hw = math.sqrt(rem)
+            sx0 = min(ax[s], ax[s] + ex[s])
+            sx1 = max(ax[s], ax[s] + ex[s])
+            lo = min(max(0, int(math.floor(sx0 - hw - 0.5)) - x0), w)
+            hi = max(min(w, int(math.ceil(sx1 + hw - 0.5)) + 1 - x0), lo)
+            xlo[s] = lo
+            xhi[s] = hi
+            if hi > lo:
+                ilo[m] = lo
+                ihi[m] = hi
+                m += 1
+        if m == 0:
+            continue
+        # merge the x-ranges (a stroke that loops back crosses a row in places far apart):
+        # insertion sort, the lists are short and mostly in order already
+        for q in range(1, m):
+            lo = ilo[q]
+            hi = ihi[q]
+            p = q - 1
+            while p >= 0 and ilo[p] > lo:
+                ilo[p + 1] = ilo[p]
+                ihi[p + 1] = ihi[p]
+                p -= 1
+            ilo[p + 1] = lo
+            ihi[p + 1] = hi
+        nm = 0
+        for q in range(m):
+            lo = ilo[q]
+            hi = ihi[q]
+            if nm > 0 and lo <= mhi[nm - 1]:
+                if hi > mhi[nm - 1]:
+                    mhi[nm - 1] = hi
+            else:
+                mlo[nm] = lo
+                mhi[nm] = hi
+                nm += 1
+        for q in range(nm):
+            for X in range(mlo[q], mhi[q]):
+                row[X] = np.inf
+        for k in range(k0, k1):
+            s = segs[k]
+            vy = cy - ay[s]
+            qx = np.float32(ex[s])
+            qy = np.float32(ey[s])
+            inv = np.float32(il2[s])
+            vy32 = np.float32(vy)
+            c = vy32 * qy
+            _segment_row(row, xlo[s], xhi[s], (x0 + 0.5) - ax[s], c, qx, qy, inv, vy32)
+        for q in range(nm):
+            for X in range(mlo[q], mhi[q]):
+                dd = np.float64(row[X])
+                if dd >= reach2:
+                    continue
+                if dd <= sat2:
+                    v = vfull
+                else:
+                    dist = math.sqrt(dd)
+                    f = _profile_integral(dist + 0.5, inner, radius) - _profile_integral(dist - 0.5, inner, radius)
+                    v = int(math.floor(scale * f + 0.5))
+                    v = 255 if v > 255 else (0 if v < 0 else v)
+                if cov.shape[0] == h:
+                    cov[r, X] = v
+                elif v > 0:
+                    a[r, X] = _composite_px(np.int32(a[r, X]), np.int32(v), mode)
 
 
 def stroke_profile(distance, radius: float, hardness: float, opacity: float = 1.0):
@@ -132,27 +271,59 @@ def stroke_bounds(op: StrokeOp) -> tuple[int, int, int, int]:
             math.ceil(xy[:, 0].max() + reach), math.ceil(xy[:, 1].max() + reach))
 
 
+_NO_COV = np.zeros((0, 0), np.uint8)
+_MODES = {"add": 0, "keep": 0, "subtract": 1, "remove": 1, "intersect": 2}
+
+
 def stroke_coverage(op: StrokeOp, window: Rect) -> np.ndarray:
     """Coverage (uint8, 255 = full, already times opacity) of a stroke over ``window``."""
     x, y, w, h = window
-    return _stroke_coverage(op.xy, float(op.radius), float(op.hardness), float(op.opacity), x, y, w, h)
+    cov = np.zeros((h, w), np.uint8)
+    _stroke_kernel(cov, x, y, op.xy, float(op.radius), float(op.hardness), float(op.opacity), 0, cov)
+    return cov
+
+
+_POOL = None
+_PARALLEL_MIN_PX = 250_000   # below this a second thread costs more than it saves
+
+
+def _pool():
+    global _POOL
+    if _POOL is None:
+        _POOL = concurrent.futures.ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)),
+                                                      thread_name_prefix="masks-stroke")
+    return _POOL
+
+
+def _stroke_apply(a: np.ndarray, win: Rect, op: StrokeOp) -> None:
+    part = _intersect(win, stroke_bounds(op))
+    if part is None or op.opacity <= 0:
+        return
+    view = _sub(a, win, part)
+    args = (op.xy, float(op.radius), float(op.hardness), float(op.opacity), _MODES[op.mode], _NO_COV)
+    x, y, w, h = part
+    n = min(_pool()._max_workers, h // 32) if w * h >= _PARALLEL_MIN_PX else 1
+    if n <= 1:
+        _stroke_kernel(view, x, y, *args)
+        return
+    # rows are independent (each pixel's value comes from absolute coordinates): bands of rows
+    # in parallel threads give the same bytes (the kernel releases the GIL)
+    cuts = [h * i // n for i in range(n + 1)]
+    jobs = [_pool().submit(_stroke_kernel, view[c0:c1], x, y + c0, *args) for c0, c1 in zip(cuts, cuts[1:])]
+    for job in jobs:
+        job.result()
 
 
 # ---------------------------------------------------------------- compositing (in place)
 
 def _div255(v: np.ndarray) -> np.ndarray:
-    return ((v + 127) // 255).astype(np.uint8)
+    t = v.astype(np.uint32) + 128    # round(v / 255), exact for 0 <= v <= 255·255
+    return ((t + (t >> 8)) >> 8).astype(np.uint8)
 
 
 def _composite(a: np.ndarray, c: np.ndarray, mode: str) -> None:
-    a16 = a.astype(np.uint16)
-    c16 = c.astype(np.uint16)
-    if mode in ("add", "keep"):
-        a[...] = a16 + _div255(c16 * (255 - a16))
-    elif mode in ("subtract", "remove"):
-        a[...] = _div255(a16 * (255 - c16))
-    else:  # intersect
-        a[...] = _div255(a16 * c16)
+    """a ← a composited with coverage c (both uint8, same shape), in place."""
+    _composite_kernel(a, c, _MODES[mode])
 
 
 def _intersect(win: Rect, bounds) -> Rect | None:
@@ -229,22 +400,30 @@ def _bounds(op, shape) -> tuple | None | str:
 
 def _apply(a: np.ndarray, win: Rect, op, image) -> None:
     if isinstance(op, StrokeOp):
-        part = _intersect(win, stroke_bounds(op))
-        if part is not None and op.opacity > 0:
-            _composite(_sub(a, win, part), stroke_coverage(op, part), op.mode)
+        _stroke_apply(a, win, op)
     elif isinstance(op, PathOp):
-        part = _intersect(win, paths.pixel_bounds(op.d, op.feather))
-        if op.mode == "intersect":
-            keep = np.zeros_like(a)
-            if part is not None:
-                view = _sub(a, win, part)
-                _composite(view, paths.coverage(op.d, op.fill_rule, part, op.feather), "intersect")
-                _sub(keep, win, part)[...] = view
-            a[...] = keep
-        elif part is not None:
-            _composite(_sub(a, win, part), paths.coverage(op.d, op.fill_rule, part, op.feather), op.mode)
+        _path_apply(a, win, op)
     elif isinstance(op, ChannelOp):
         _apply_channel(a, win, op, image)
+
+
+def _path_apply(a: np.ndarray, win: Rect, op: PathOp) -> None:
+    mode = _MODES[op.mode]
+    if mode == 2:  # intersect: everything the path does not reach becomes 0
+        keep = np.zeros_like(a)
+        part = _intersect(win, paths.pixel_bounds(op.d, op.feather))
+        if part is not None:
+            _sub(keep, win, part)[...] = _sub(a, win, part)
+        a[...] = keep
+    for part, cov in paths.coverage_tiles(op.d, op.fill_rule, win, op.feather):
+        view = _sub(a, win, part)
+        if isinstance(cov, int):   # a uniform tile: no per-pixel work
+            if cov == 255 and mode != 2:
+                view[...] = 255 if mode == 0 else 0
+            elif cov == 0 and mode == 2:
+                view[...] = 0
+        else:
+            _composite_kernel(view, cov, mode)
 
 
 def _union(a: Rect, b: Rect) -> Rect:

@@ -214,3 +214,17 @@ def test_render_does_not_modify_inputs():
     keep = base.copy()
     render(base, [path("M 0 0 H 10 V 10 Z"), parse_op({"type": "refine", "smooth": 20})])
     assert np.array_equal(base, keep)
+
+
+def test_threaded_stroke_bands_give_the_same_bytes(monkeypatch):
+    from masks import render as render_module
+    base = np.zeros((700, 800), np.uint8)
+    base[100:600, 100:700] = 200
+    ops = [stroke([[50 + 7 * i, 350 + 300 * math.sin(i / 9)] for i in range(100)], 40, hardness=0.3),
+           stroke([[700, 40], [100, 650]], 25, mode="remove", opacity=0.7)]
+    threaded = render(base, ops)
+    part = render(base, ops, rect=(123, 77, 531, 444))
+    monkeypatch.setattr(render_module, "_PARALLEL_MIN_PX", 10**12)
+    single = render(base, ops)
+    assert np.array_equal(threaded, single)
+    assert np.array_equal(part, single[77:521, 123:654])
