@@ -173,6 +173,15 @@ def test_imagemagick_reads_our_paths_on_synthetic_jewelry(tmp_path):
 
 
 @needs_im
+def test_imagemagick_reads_the_path_in_our_psd(tmp_path):
+    s = synth.generate("earring", 3, size=(400, 300))
+    f = tmp_path / "a.psd"
+    f.write_bytes(export.export_psd(s.image, s.alpha, clip_path="auto"))
+    ours = rasterize(C.read_paths(f.read_bytes())[0].d, 400, 300)
+    assert _iou(rasterize(_im_path(f"{f}[0]"), 400, 300), ours) >= 0.99
+
+
+@needs_im
 def test_we_read_imagemagicks_rewritten_files(tmp_path):
     s = synth.generate("chain", 2, size=(400, 300))
     src = tmp_path / "a.tif"
