@@ -3,10 +3,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from reviews import views
+from reviews.throttle import ThrottledLoginView  # login throttling (scale-security)
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", ThrottledLoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("dashboard/lead/", views.lead_dashboard, name="lead_dashboard"),
     path("dashboard/lead/assign/", views.bulk_assign, name="bulk_assign"),
