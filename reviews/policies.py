@@ -80,7 +80,7 @@ def _image_rules(p: Profile, action: str, image: Image) -> bool:
             "send_back": state in {State.LEAD_REVIEW, State.CLIENT_REVIEW, State.APPROVED},
             "send_to_client": state == State.LEAD_REVIEW,
             "approve": state in CLIENT_DECIDES,  # on the client's behalf, recorded as the lead
-            "request_changes": state in CLIENT_REOPENS,
+            # "request changes" is the client's word; the lead sends work back instead
             "assign": state in ASSIGNABLE,
             "retry_ingest": state == State.FAILED,
         }.get(action, False)

@@ -31,11 +31,11 @@ SIZE = (1200, 900)  # small on purpose: `make run` must start in well under a mi
 # collection -> (client org, [(name, kind, backdrop, seed, target state, assignee)])
 COLLECTIONS = {
     "Rings — spring": (ORG_A, [
-        ("ring-rose-01.jpg", "ring", "white", 11, State.APPROVED, "retoucher1"),
-        ("ring-rose-02.jpg", "ring", "lightgrey", 12, State.CLIENT_REVIEW, "retoucher1"),
-        ("ring-yellow-03.jpg", "ring", "white", 13, State.LEAD_REVIEW, "retoucher2"),
-        ("ring-white-04.jpg", "ring", "black", 14, State.IN_RETOUCH, "retoucher1"),
-        ("ring-rose-05.jpg", "ring", "white", 15, State.CHANGES_REQUESTED, "retoucher2"),
+        ("ring-01.jpg", "ring", "white", 11, State.APPROVED, "retoucher1"),
+        ("ring-02.jpg", "ring", "lightgrey", 12, State.CLIENT_REVIEW, "retoucher1"),
+        ("ring-03.jpg", "ring", "white", 13, State.LEAD_REVIEW, "retoucher2"),
+        ("ring-04.jpg", "ring", "black", 14, State.IN_RETOUCH, "retoucher1"),
+        ("ring-05.jpg", "ring", "white", 15, State.CHANGES_REQUESTED, "retoucher2"),
     ]),
     "Chains & pearls": (ORG_B, [
         ("chain-01.jpg", "chain", "white", 21, State.CLIENT_REVIEW, "retoucher2"),
@@ -75,6 +75,7 @@ class Command(BaseCommand):
             Profile.objects.get_or_create(user=user, defaults={"role": role, "studio": studio, "client_org": orgs.get(org)})
             users[username] = user
         made = 0
+        self.age_hours = 96.0  # demo images were "uploaded" over the last days, oldest first
         for cname, (org, items) in COLLECTIONS.items():
             collection, _ = Collection.objects.get_or_create(studio=studio, name=cname, defaults={"client_org": orgs[org]})
             self._swatches(collection, users)
@@ -122,10 +123,44 @@ class Command(BaseCommand):
             image.save()
         run_ingest(image.pk)  # in-process: the demo must be complete when the server starts
         image.refresh_from_db()
-        if target == State.FAILED or image.state != State.READY_FOR_RETOUCH:
-            return image
-        self._advance(image, users, target, assignee, defects, sample, np)
+        if target != State.FAILED and image.state == State.READY_FOR_RETOUCH:
+            self._advance(image, users, target, assignee, defects, sample, np)
+            self._measure(image, np)
+        self._backdate(image)
         return image
+
+    def _backdate(self, image):
+        """Spread the demo over time so "waiting longest" and turnaround show real figures."""
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        self.age_hours -= 6.5
+        created = timezone.now() - timedelta(hours=self.age_hours + 6.5)
+        image.refresh_from_db()
+        changed = created + timedelta(hours=min(self.age_hours, 2 + 3 * image.head_seq))
+        Image.objects.filter(pk=image.pk).update(
+            created_at=created, state_changed_at=changed,
+            approved_at=changed if image.state == State.APPROVED else None,
+        )
+
+    def _measure(self, image, np):
+        """Measure the middle of the piece against the collection's swatches (as a lead would)."""
+        from reviews.services import colour, masklog
+
+        image.refresh_from_db()
+        alpha = masklog.render_revision(image)
+        ys, xs = np.nonzero(alpha >= 128)
+        if not xs.size:
+            return
+        x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
+        w, h = max((x1 - x0) // 2, 8), max((y1 - y0) // 4, 8)
+        rect = (int(x0 + (x1 - x0 - w) // 2), int(y1 - 2 * h), int(w), int(h))  # across the band
+        for swatch in image.collection.swatches.all():
+            try:
+                colour.measure(image, swatch, rect)
+            except colour.ColourError:
+                pass
 
     def _advance(self, image, users, target, assignee, defects, sample, np):
         from reviews.services import workflow
