@@ -19,8 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from masks.errors import MaskError
 from reviews import policies
 from reviews.models import (
-    STATE_ORDER, Approval, AuditEvent, ClientOrg, Collection, Comment, Export, Image, Operation, Profile, Role,
-    State, Swatch,
+    STATE_ORDER, Approval, AuditEvent, ClientOrg, Collection, Comment, Export, Image, Role, State, Swatch,
 )
 from reviews.services import colour, dashboards, exports, ingest, masklog, storage, workflow
 
@@ -79,6 +78,15 @@ def editor_url(image: Image) -> str | None:
 
 # ------------------------------------------------------------------ home and dashboards
 
+def _own_studio(request, action: str):
+    """The signed-in person's profile, once they may do the studio-level ``action``."""
+    profile = policies.profile_of(request.user)
+    if profile is None:
+        raise PermissionDenied("this account has no role in any studio")
+    policies.require(request.user, action, profile.studio)
+    return profile
+
+
 @login_required
 def home(request):
     profile = policies.profile_of(request.user)
@@ -91,25 +99,18 @@ def home(request):
 @login_required
 @require_GET
 def lead_dashboard(request):
-    profile = policies.profile_of(request.user)
-    if profile is None:
-        raise PermissionDenied
-    policies.require(request.user, "view_lead_dashboard", profile.studio)
+    profile = _own_studio(request, "view_lead_dashboard")
     data = dashboards.lead_dashboard(profile.studio)
     retouchers = User.objects.filter(profile__studio=profile.studio, profile__role=Role.RETOUCHER, is_active=True)
     return render(request, "reviews/lead_dashboard.html", {
         **data, "studio": profile.studio, "states": STATE_ORDER, "retoucher_choices": retouchers.order_by("username"),
-        "client_orgs": ClientOrg.objects.filter(studio=profile.studio),
     })
 
 
 @login_required
 @require_POST
 def bulk_assign(request):
-    profile = policies.profile_of(request.user)
-    if profile is None:
-        raise PermissionDenied
-    policies.require(request.user, "view_lead_dashboard", profile.studio)
+    _own_studio(request, "view_lead_dashboard")
     ids = [int(i) for i in request.POST.getlist("image") if i.isdigit()]
     assignee = User.objects.filter(pk=request.POST.get("assignee") or 0).first()
     if not ids:
@@ -149,10 +150,7 @@ def client_dashboard(request):
 
 @login_required
 def collection_new(request):
-    profile = policies.profile_of(request.user)
-    if profile is None:
-        raise PermissionDenied
-    policies.require(request.user, "create_collection", profile.studio)
+    profile = _own_studio(request, "create_collection")
     orgs = ClientOrg.objects.filter(studio=profile.studio)
     if request.method == "POST":
         name = request.POST.get("name", "").strip()

@@ -12,7 +12,6 @@ findings. Failure marks only that image "failed" with the reason; it can be retr
 """
 from __future__ import annotations
 
-import io
 import logging
 import os
 import re

@@ -8,10 +8,10 @@ import http.cookiejar
 import io
 import json
 import re
-import secrets
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 import zipfile
@@ -78,8 +78,6 @@ class Browser:
         return self.request("POST", path, body, {"Content-Type": f"multipart/form-data; boundary={boundary}",
                                                  "Accept": "application/json"}, timeout=120)
 
-
-import urllib.parse  # noqa: E402
 
 
 def wait(predicate, timeout, what):

@@ -13,7 +13,7 @@ from masks.trace import rasterize
 from reviews.models import Export, Image, State
 from reviews.services import exports, masklog, workflow
 from reviews.services.colour import create_swatch, measure
-from tests.conftest import make_ingested, rect_op, small_photo
+from tests.conftest import make_ingested, rect_op
 
 pytestmark = pytest.mark.django_db
 
