@@ -384,7 +384,8 @@ def _pearls(sc: _Scene, w, h):
     rng, s = sc.rng, sc.s
     # pearls a studio would not shoot on this backdrop (too little contrast) are left out
     names = [n for n in _PEARLS
-             if np.abs(np.asarray(_PEARLS[n], np.float32) * 0.75 - sc.bg).sum() > 90]
+             if min(np.abs(np.asarray(_PEARLS[n], np.float32) * k - sc.bg).sum()
+                    for k in np.linspace(0.5, 1.0, 11)) > 60]
     base = _PEARLS[names[rng.integers(len(names))]]
     r = rng.uniform(18, 22) * s
     soft = 3.2 * s  # lustrous edge: alpha falls off over this many pixels
@@ -654,7 +655,8 @@ class _Planter:
                 return False
             grow = self.rng.uniform(2.2, 4.0) * self.s
             win = self.window(pt[0], pt[1], half)
-            dil = cv2.dilate(self.fg.astype(np.uint8), _disk(grow)).astype(np.float32)
+            # grown from where the piece ends (soft edges included), into plain backdrop
+            dil = cv2.dilate((self.gt >= 13).astype(np.uint8), _disk(grow)).astype(np.float32)
             soft = cv2.GaussianBlur(dil, (0, 0), 0.8)
             ext = (255 * soft + 0.5).astype(np.uint8)
             new = np.where(win, np.maximum(self.ai, ext), self.ai)
@@ -694,12 +696,11 @@ class _Planter:
             win[y0:y0 + hh, x0:x0 + ww] = True
             if (win & self.used).any():
                 continue
-            changed_local = np.abs(blocky.astype(np.int16) - sub) > 128
-            if changed_local.sum() < 70 * self.s * self.s:
-                continue
+            diff = blocky.astype(np.int16) - sub
+            grown, cut = (diff > 128).sum(), (diff < -128).sum()
+            if grown + cut < 70 * self.s * self.s or min(grown, cut) < 15 * self.s * self.s:
+                continue  # a staircase both keeps backdrop and cuts object
             self.ai[y0:y0 + hh, x0:x0 + ww] = blocky
-            changed = np.zeros_like(self.fg)
-            changed[y0:y0 + hh, x0:x0 + ww] = changed_local
             return self.commit("jagged_edge")
         return False
 
