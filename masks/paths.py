@@ -141,11 +141,18 @@ def parse(d: str) -> Geometry:
         raise PathDataError(f"is longer than {MAX_D_BYTES} bytes")
     if not d.strip():
         raise PathDataError("is empty")
-    return _parse_cached(d)
+    # parsed geometry is cached (an op is validated, then rendered many times); a few large
+    # paths could hold a lot of memory, so they get a small cache of their own
+    return _parse_small(d) if len(d) <= 100_000 else _parse_large(d)
 
 
-@lru_cache(maxsize=512)
-def _parse_cached(d: str) -> Geometry:
+def clear_caches() -> None:
+    """Forget parsed paths and their rasterising state (benchmarks; tests)."""
+    for f in (_parse_small, _parse_large, _skia_path, _tile_index):
+        f.cache_clear()
+
+
+def _parse_uncached(d: str) -> Geometry:
     toks = list(_tokens(d))
     polygons: list[np.ndarray] = []
     current: list = []          # chunks of complex points of the subpath being built
@@ -293,6 +300,10 @@ def _parse_cached(d: str) -> Geometry:
     return Geometry(tuple(polygons), bbox)
 
 
+_parse_small = lru_cache(maxsize=256)(_parse_uncached)
+_parse_large = lru_cache(maxsize=4)(_parse_uncached)
+
+
 def polygons_to_d(polygons) -> str:
     """Closed polygons (sequences of (x, y) px) → absolute SVG path data ``M … L … Z``."""
     parts = []
@@ -304,7 +315,7 @@ def polygons_to_d(polygons) -> str:
     return " ".join(parts)
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=64)
 def _skia_path(d: str, fill_rule: str) -> skia.Path:
     geom = parse(d)
     path = skia.Path()
@@ -388,7 +399,7 @@ class _TileIndex:
         return self.memo[key]
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=32)
 def _tile_index(d: str, fill_rule: str, margin: int) -> _TileIndex:
     return _TileIndex(d, fill_rule, margin)
 

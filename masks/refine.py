@@ -32,7 +32,7 @@ from numba import njit
 
 from masks.ops import CleanupOp, RefineOp
 
-FINE = 8          # px: granularity of the search for the edge band
+FINE = 16         # px: granularity of the search for the edge band
 BLOCK = 32        # px: the edge band is refined in blocks of this size (a multiple of FINE)
 ATLAS_COLS = 64   # blocks per row of the atlas the edge band is refined in
 

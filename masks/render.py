@@ -33,15 +33,12 @@ Rect = tuple[int, int, int, int]
 # ---------------------------------------------------------------- strokes
 
 @njit(cache=True, nogil=True)
-def _profile_integral(t, inner, radius):
-    # P(t) = ∫ f from 0 to t, f = 1 up to ``inner``, falling linearly to 0 at ``radius``
-    if t <= inner:
-        return t
-    wd = radius - inner
-    if t >= radius:
-        return inner + 0.5 * wd
-    u = radius - t
-    return inner + (wd * wd - u * u) / (2.0 * wd)
+def _profile_integral(t, inner, radius, half_inv_wd):
+    # P(t) = ∫ f from 0 to t, f = 1 up to ``inner``, falling linearly to 0 at ``radius``:
+    # P = min(t, inner) + (u − inner) − (u − inner)² / (2 wd), u = clamp(t, inner, radius).
+    # Branch-free (so it vectorises); half_inv_wd = 1 / (2 wd), 0 for a hard brush.
+    u = min(max(t, inner), radius) - inner
+    return min(t, inner) + u - u * u * half_inv_wd
 
 
 @njit(cache=True, nogil=True)
@@ -94,6 +91,20 @@ def _segment_row(row, lo, hi, base_x, c, qx, qy, inv, vy):
 
 
 @njit(cache=True, nogil=True)
+def _finish_row(row, lo, hi, inner, radius, hiw, scale, out, mode, store):
+    # squared distances → profile → 8-bit coverage → stored (``store``) or composited into
+    # ``out``; branch-free so it vectorises (a pixel out of reach gets F = 0 and stays as it was)
+    for X in range(lo, hi):
+        dist = math.sqrt(np.float64(row[X]))
+        f = _profile_integral(dist + 0.5, inner, radius, hiw) - _profile_integral(dist - 0.5, inner, radius, hiw)
+        v = np.int32(min(max(math.floor(scale * f + 0.5), 0.0), 255.0))
+        if store:
+            out[X] = v
+        else:
+            out[X] = _composite_px(np.int32(out[X]), v, mode)
+
+
+@njit(cache=True, nogil=True)
 def _stroke_kernel(a, x0, y0, xy, radius, hardness, opacity, mode, cov):
     """Stroke coverage over the window (x0, y0, w, h) of ``a``: composited into ``a`` in place
     (mode 0 keep / 1 remove) or, with ``cov`` of the window's shape, written there instead.
@@ -105,9 +116,7 @@ def _stroke_kernel(a, x0, y0, xy, radius, hardness, opacity, mode, cov):
     reach2 = reach * reach
     inner = hardness * radius
     scale = 255.0 * opacity
-    sat = inner - 0.5                 # F(δ) = 1 for δ ≤ inner − ½
-    sat2 = sat * sat if sat > 0.0 else -1.0
-    vfull = int(math.floor(scale + 0.5))
+    hiw = 0.5 / (radius - inner) if radius > inner else 0.0
     n = xy.shape[0]
     nseg = n - 1 if n > 1 else 1
     ax = np.empty(nseg)
@@ -213,22 +222,12 @@ def _stroke_kernel(a, x0, y0, xy, radius, hardness, opacity, mode, cov):
             vy32 = np.float32(vy)
             c = vy32 * qy
             _segment_row(row, xlo[s], xhi[s], (x0 + 0.5) - ax[s], c, qx, qy, inv, vy32)
-        for q in range(nm):
-            for X in range(mlo[q], mhi[q]):
-                dd = np.float64(row[X])
-                if dd >= reach2:
-                    continue
-                if dd <= sat2:
-                    v = vfull
-                else:
-                    dist = math.sqrt(dd)
-                    f = _profile_integral(dist + 0.5, inner, radius) - _profile_integral(dist - 0.5, inner, radius)
-                    v = int(math.floor(scale * f + 0.5))
-                    v = 255 if v > 255 else (0 if v < 0 else v)
-                if cov.shape[0] == h:
-                    cov[r, X] = v
-                elif v > 0:
-                    a[r, X] = _composite_px(np.int32(a[r, X]), np.int32(v), mode)
+        if cov.shape[0] == h:
+            for q in range(nm):
+                _finish_row(row, mlo[q], mhi[q], inner, radius, hiw, scale, cov[r], 0, True)
+        else:
+            for q in range(nm):
+                _finish_row(row, mlo[q], mhi[q], inner, radius, hiw, scale, a[r], mode, False)
 
 
 def stroke_profile(distance, radius: float, hardness: float, opacity: float = 1.0):
@@ -251,14 +250,11 @@ def stroke_profile(distance, radius: float, hardness: float, opacity: float = 1.
     """
     d = np.asarray(distance, dtype=np.float64)
     inner = hardness * radius
-    wd = radius - inner
+    hiw = 0.5 / (radius - inner) if radius > inner else 0.0
 
-    def integral(t):
-        if wd <= 0:
-            return np.minimum(t, radius)
-        u = radius - t
-        mid = inner + (wd * wd - u * u) / (2 * wd)
-        return np.where(t <= inner, t, np.where(t >= radius, inner + wd / 2, mid))
+    def integral(t):  # the same arithmetic as the compiled kernel, so the same bits
+        u = np.minimum(np.maximum(t, inner), radius) - inner
+        return np.minimum(t, inner) + u - u * u * hiw
 
     return opacity * (integral(d + 0.5) - integral(d - 0.5))
 
