@@ -429,7 +429,7 @@ def _sample(alpha_f, pts):
     return ndimage.map_coordinates(alpha_f, [pts[..., 1] - 0.5, pts[..., 0] - 0.5], order=1, mode="constant", cval=0.0)
 
 
-def _refine(alpha_f, pts, inset):
+def _refine(alpha_f, pts, inset, smooth):
     """Move contour points onto the alpha = 0.5 crossing along the normal, then inset."""
     sm = ndimage.gaussian_filter1d(pts, 1.0, axis=0, mode="wrap")
     tang = _unit(np.roll(sm, -2, axis=0) - np.roll(sm, 2, axis=0))
@@ -454,7 +454,8 @@ def _refine(alpha_f, pts, inset):
     t = np.where(ok, ts[j] + frac * (ts[1] - ts[0]), 0.0)
     new = sm + t[:, None] * normal
     # A little smoothing along the contour removes the staircase of binary masks.
-    new = ndimage.gaussian_filter1d(new, 0.5, axis=0, mode="wrap")
+    if smooth:
+        new = ndimage.gaussian_filter1d(new, smooth, axis=0, mode="wrap")
     if inset:
         new = new - inset * normal
     return new
@@ -486,6 +487,10 @@ def trace_subpaths(alpha, tolerance=1.0, inset=0.0, min_area=4.0) -> list[Subpat
     padded = np.pad(binary, 1)
     contours, hier = cv2.findContours(padded, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
     alpha_f = np.pad(a.astype(np.float32) / 255.0, 1)
+    # An anti-aliased mask pins the edge to sub-pixel accuracy; a binary one is a staircase
+    # whose steps are smoothed away.
+    edge_len = sum(len(c) for c in contours)
+    smooth = 0.0 if np.count_nonzero((a > 0) & (a < 255)) > 0.5 * edge_len else 0.5
     out = []
     for c in contours:
         # Contours run through boundary pixel centres, so their area is less than the region's:
@@ -497,7 +502,7 @@ def trace_subpaths(alpha, tolerance=1.0, inset=0.0, min_area=4.0) -> list[Subpat
             ring = np.vstack([pts, pts[:1]])
             fine = [ring[i] + (ring[i + 1] - ring[i]) * s for i in range(len(pts)) for s in (0, 0.25, 0.5, 0.75)]
             pts = np.array(fine)
-        ref = _refine(alpha_f, pts, inset) - 1.0  # undo the padding
+        ref = _refine(alpha_f, pts, inset, smooth) - 1.0  # undo the padding
         if abs(_poly_area(ref)) < min_area:
             continue
         out.append(_fit_closed(ref, tolerance))
