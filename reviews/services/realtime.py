@@ -364,9 +364,13 @@ def _check_rev(view: LogView, seq: int) -> None:
         raise EditRefused(f"revision {seq} does not exist (head is {view.head})")
 
 
-def mask_tile(image: Image, seq: int, level: int, col: int, row: int, view: LogView | None = None) -> tuple[bytes, int]:
+def mask_tile(image: Image, seq: int, level: int, col: int, row: int, view: LogView | None = None,
+              compose: bool = False) -> tuple[bytes, int]:
     """PNG bytes of the mask tile of revision ``seq`` and the revision it is stored under.
 
+    A coarser tile is rendered from the log directly when it covers at most
+    DIRECT_RENDER_PIXELS (first views), else — or with ``compose`` (after an edit, when its
+    children are mostly cached) — as the 2×2 mean of its four children; both give the same bytes.
     MaskError for a tile outside the pyramid; EditRefused for a revision that does not exist.
     With ``view`` given nothing reads the database.
     """
@@ -379,7 +383,7 @@ def mask_tile(image: Image, seq: int, level: int, col: int, row: int, view: LogV
     data = _cache_get(name)
     if data is None:
         top = mask_tiles.level_count(w, h) - 1
-        if level == top or rect[2] * rect[3] <= DIRECT_RENDER_PIXELS:
+        if level == top or (not compose and rect[2] * rect[3] <= DIRECT_RENDER_PIXELS):
             alpha = mask_tiles.render_tile(masklog.render_ops(image, view.ops(eff), rect), level, w, h)
         else:
             alpha = _from_children(view, eff, level, col, row)
@@ -396,7 +400,7 @@ def _from_children(view: LogView, seq: int, level: int, col: int, row: int) -> n
     for r in (2 * row, 2 * row + 1):
         if r < rows:
             lines.append(np.concatenate(
-                [decode_mask_tile(mask_tile(image, seq, level + 1, c, r, view)[0])
+                [decode_mask_tile(mask_tile(image, seq, level + 1, c, r, view, compose=True)[0])
                  for c in (2 * col, 2 * col + 1) if c < cols], axis=1))
     return mask_tiles.shrink2(np.concatenate(lines, axis=0))
 
@@ -407,8 +411,8 @@ def prerender(view: LogView, seq: int, rect, levels: int = 3) -> int:
     image = view.image
     top = mask_tiles.level_count(image.width, image.height) - 1
     touched = [t for t in mask_tiles.tiles_for_rect(rect, image.width, image.height) if t[0] > top - levels]
-    for level, col, row in touched:
-        mask_tile(image, seq, level, col, row, view)
+    for level, col, row in touched:  # finest first: each coarser tile reuses its fresh children
+        mask_tile(image, seq, level, col, row, view, compose=True)
     return len(touched)
 
 

@@ -58,6 +58,15 @@ def test_tiles_hold_the_exact_pixels_of_the_revision_at_every_level(image, world
         assert np.array_equal(alpha_of(data), expected_tile(image, seq, level, col, row)), (level, col, row)
 
 
+def test_tiles_composed_from_children_equal_direct_renders(image, world, settings, tmp_path):
+    seq = edit(image, world.users["retoucher1"], stroke(250, 200, "remove", radius=9, n=30), "s1")
+    top = mtiles.level_count(600, 400) - 1
+    view = realtime.log_view(image)
+    for level in (top - 1, top - 3, 0):
+        composed = alpha_of(realtime.mask_tile(image, seq, level, 0, 0, view, compose=True)[0])
+        assert np.array_equal(composed, expected_tile(image, seq, level, 0, 0)), level
+
+
 def test_an_edit_re_renders_only_the_tiles_its_dirty_rect_touches(image, world):
     r1 = world.users["retoucher1"]
     top = mtiles.level_count(600, 400) - 1
