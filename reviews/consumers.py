@@ -30,6 +30,15 @@ MAX_MESSAGE_BYTES = 64 * 1024  # an op is a few hundred bytes; a 5 000-point str
 RATE_PER_S, BURST = 40.0, 80.0  # messages per connection (cursor moves are sent at ≤ 20/s)
 
 
+def _client_id_of(text: str) -> str | None:
+    try:
+        msg = json.loads(text)
+    except ValueError:
+        return None
+    cid = msg.get("client_id") if isinstance(msg, dict) else None
+    return cid if isinstance(cid, str) else None
+
+
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
 
@@ -85,7 +94,8 @@ class ImageConsumer(AsyncWebsocketConsumer):
         if len(text_data) > MAX_MESSAGE_BYTES:
             return await self.error(f"message too large ({len(text_data)} bytes, at most {MAX_MESSAGE_BYTES})")
         if not self.limiter.allow():
-            return await self.error("too many messages: slow down")
+            # name the refused edit, so the page knows which one to send again
+            return await self.error("too many messages: slow down", _client_id_of(text_data))
         try:
             msg = json.loads(text_data, parse_constant=_reject_constant)
         except ValueError as exc:
