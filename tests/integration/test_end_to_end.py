@@ -90,6 +90,25 @@ def wait(predicate, timeout, what):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def run_async(coro_fn):
+    """asyncio.run in a thread of its own: another test in this worker (Playwright's sync API)
+    may have left an event loop running in the main thread."""
+    out = {}
+
+    def target():
+        try:
+            out["value"] = asyncio.run(coro_fn())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            out["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(120)
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
 def photos():
     from masks import synth
     from masks.imageio import encode_png
@@ -155,7 +174,7 @@ def test_upload_ingest_assign_edit_approve_export(live):
         await watcher.close()
         return errors, seqs
 
-    errors, seqs = asyncio.run(watch_and_edit())
+    errors, seqs = run_async(watch_and_edit)
     assert not errors and sorted(seqs) == list(range(1, 13))  # numbered once each, no gaps, no clashes
     assert sorted(watcher.frames) == list(range(1, 13))
     s, again = retoucher.json("POST", f"/api/images/{image}/operations/",

@@ -50,9 +50,15 @@ COLLECTIONS = {
         ("earring-04-truncated.jpg", "earring", "white", 34, State.FAILED, None),
     ]),
 }
-SWATCHES = {
-    "Rings — spring": [("18k rose gold", "#c9897a", 3.0, True), ("18k yellow gold", "#d4af6f", 3.0, False)],
-    "Chains & pearls": [("Akoya pearl", "#ece6dc", 2.5, False)],
+SWATCHES = {  # (name, colour as hex or "L, a, b", tolerance ΔE2000, approved by the client)
+    "Rings — spring": [("18k rose gold", "70, 14, 15", 4.0, True), ("18k yellow gold", "79, 5, 34", 4.0, False),
+                       ("Platinum", "82, 0, -2", 3.0, True)],
+    "Chains & pearls": [("Akoya pearl", "#ece6dc", 3.0, False)],
+}
+CHECKED_AGAINST = {  # which reference each demo piece is measured against
+    "ring-01.jpg": "Platinum", "ring-02.jpg": "18k yellow gold", "ring-03.jpg": "18k rose gold",
+    "ring-04.jpg": "Platinum", "ring-05.jpg": "18k rose gold", "pearls-02.jpg": "Akoya pearl",
+    "pearls-04.jpg": "Akoya pearl",
 }
 
 
@@ -145,22 +151,26 @@ class Command(BaseCommand):
         )
 
     def _measure(self, image, np):
-        """Measure the middle of the piece against the collection's swatches (as a lead would)."""
+        """Measure the thickest metal of the lower half of the piece (the band, below the stone)
+        against its reference swatch, as a lead would."""
+        import cv2
+
         from reviews.services import colour, masklog
 
-        image.refresh_from_db()
-        alpha = masklog.render_revision(image)
-        ys, xs = np.nonzero(alpha >= 128)
-        if not xs.size:
+        swatch = image.collection.swatches.filter(name=CHECKED_AGAINST.get(image.name, "")).first()
+        if swatch is None:
             return
-        x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
-        w, h = max((x1 - x0) // 2, 8), max((y1 - y0) // 4, 8)
-        rect = (int(x0 + (x1 - x0 - w) // 2), int(y1 - 2 * h), int(w), int(h))  # across the band
-        for swatch in image.collection.swatches.all():
-            try:
-                colour.measure(image, swatch, rect)
-            except colour.ColourError:
-                pass
+        image.refresh_from_db()
+        solid = (masklog.render_revision(image) >= 128).astype(np.uint8)
+        ys = np.nonzero(solid.any(axis=1))[0]
+        solid[: ys.min() + (ys.max() - ys.min()) // 2] = 0
+        depth = cv2.distanceTransform(solid, cv2.DIST_L2, 5)
+        cy, cx = np.unravel_index(int(np.argmax(depth)), depth.shape)
+        r = max(int(depth[cy, cx] * 0.7), 3)  # a square well inside the metal
+        try:
+            colour.measure(image, swatch, (max(int(cx) - r, 0), max(int(cy) - r, 0), 2 * r, 2 * r))
+        except colour.ColourError:
+            pass  # a piece too thin to measure simply has no check
 
     def _advance(self, image, users, target, assignee, defects, sample, np):
         from reviews.services import workflow
