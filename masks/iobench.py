@@ -177,7 +177,8 @@ def trace_bench(seeds=(1, 2), size=(800, 600), tolerances=(1.0, 0.5), out=print)
             m = synth.generate(kind, seed, size=size).alpha
             binm = np.where(m >= 128, 255, 0).astype(np.uint8)
             per = perimeter(binm) / 1000
-            cands = [(f"ours tol {t:g}", trace(m, tolerance=t), None) for t in tolerances]
+            # Both tracers get the same binary mask (potrace reads only bitmaps).
+            cands = [(f"ours tol {t:g}", trace(binm, tolerance=t), None) for t in tolerances]
             dp, ap = _potrace_path(binm)
             cands.append(("potrace", dp, ap))
             for name, d, anchors in cands:

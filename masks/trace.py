@@ -21,6 +21,7 @@ from masks.errors import MaskError, PathDataError
 
 MAX_SEGMENTS = 500_000  # refuse path data beyond this many segments ("millions of points")
 MAX_CHARS = 20_000_000
+BINARY_SMOOTH = 1.0  # px: sigma along the contour that irons out the staircase of a binary mask
 
 
 # --------------------------------------------------------------------------- path data parsing
@@ -455,7 +456,13 @@ def _refine(alpha_f, pts, inset, smooth):
     new = sm + t[:, None] * normal
     # A little smoothing along the contour removes the staircase of binary masks.
     if smooth:
-        new = ndimage.gaussian_filter1d(new, smooth, axis=0, mode="wrap")
+        # Less on short contours: smoothing pulls a small bead inwards by about sigma² / 2r.
+        sharp = new.copy()
+        new = ndimage.gaussian_filter1d(new, min(smooth, len(new) / 40), axis=0, mode="wrap")
+        # ... and none at sharp corners (a prong tip, the frame's corner), which it would round.
+        for c in _corners(pts):
+            idx = np.arange(c - 1, c + 2) % len(new)
+            new[idx] = sharp[idx]
     if inset:
         new = new - inset * normal
     return new
@@ -490,7 +497,7 @@ def trace_subpaths(alpha, tolerance=1.0, inset=0.0, min_area=4.0) -> list[Subpat
     # An anti-aliased mask pins the edge to sub-pixel accuracy; a binary one is a staircase
     # whose steps are smoothed away.
     edge_len = sum(len(c) for c in contours)
-    smooth = 0.0 if np.count_nonzero((a > 0) & (a < 255)) > 0.5 * edge_len else 0.5
+    smooth = 0.0 if np.count_nonzero((a > 0) & (a < 255)) > 0.5 * edge_len else BINARY_SMOOTH
     out = []
     for c in contours:
         # Contours run through boundary pixel centres, so their area is less than the region's:
