@@ -98,3 +98,17 @@ def test_progress_endpoint(world, client, monkeypatch):
     data = client.get(f"/collections/{world.collection.pk}/progress.json").json()
     assert data["counts"]["new"] == 0 and data["ingested"] == 3
     assert {r["name"]: r["state"] for r in data["images"]}["p.jpg"] == State.READY_FOR_RETOUCH
+
+
+def test_photo_with_an_embedded_clipping_path_uses_it(world, django_capture_on_commit_callbacks):
+    """A TIFF delivered with a Photoshop clipping path: the path is the starting mask."""
+    from masks.export import export_tiff
+    from masks.trace import trace
+
+    rgb, alpha = small_photo()
+    tif = export_tiff(rgb, alpha, background="#ffffff", clip_path=trace(alpha))
+    [image] = upload(world, [("clipped.tif", tif)], django_capture_on_commit_callbacks).created
+    image.refresh_from_db()
+    assert image.state == State.READY_FOR_RETOUCH and image.base_source == "upload", image.error
+    base = decode_png(storage.read_bytes(image.base_alpha.name))
+    assert np.mean((base >= 128) != (alpha >= 128)) < 0.02
