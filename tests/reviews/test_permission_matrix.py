@@ -108,7 +108,7 @@ NOT_CLIENT = lambda m, image, roles: roles - {"client_a", "client_b"}  # noqa: E
 EDIT = lambda m, image, roles: {m.A: {"lead", "retoucher1"}, m.C: {"lead"}, m.B: {"lead"}, m.Z: {"other_lead"}}[image]  # noqa: E731
 DECIDE = lambda m, image, roles: {m.A: {"lead", "retoucher1"}, m.C: {"lead", "client_a"}, m.B: {"lead", "client_b"},  # noqa: E731
                                   m.Z: {"other_lead"}}[image]
-OP = '{"kind": "op", "client_id": "matrix", "op": {"type": "path", "d": "M1 1H9V9H1Z", "mode": "add"}}'
+OP = '{"kind": "op", "client_id": "matrix", "op": {"type": "path", "d": "M1 1H9V9H1Z", "mode": "add", "fill_rule": "nonzero"}}'
 
 # URL pattern (as routed) -> the requests that exercise it
 MATRIX = {
@@ -173,7 +173,7 @@ MATRIX = {
     "images/<int:image_id>/tiles/mask/<int:rev>/<int:level>/<int:col>_<int:row>.png": _img("/images/{i}/tiles/mask/0/{L}/0_0.png"),
     "images/<int:image_id>/tiles/cutout/<int:rev>/<int:level>/<int:col>_<int:row>.png": _img("/images/{i}/tiles/cutout/0/{L}/0_0.png"),
     "images/<int:image_id>/tiles/preview/<int:rev>/<int:level>/<int:col>_<int:row>.png":
-        _img('/images/{i}/tiles/preview/0/{L}/0_0.png?op={{"type":"path","d":"M1 1H9V9H1Z","mode":"add"}}'),
+        _img('/images/{i}/tiles/preview/0/{L}/0_0.png?op={{"type":"path","d":"M1 1H9V9H1Z","mode":"add","fill_rule":"nonzero"}}'),
     "images/<int:image_id>/history.json": _img("/images/{i}/history.json"),
     "images/<int:image_id>/ai-path.json": _img("/images/{i}/ai-path.json"),
 }
@@ -226,6 +226,8 @@ def test_matrix(route, world, client):
                 response = _request(client, method, url, data)
                 transaction.set_rollback(True)
             denied = _denied(response, role)
+            if role in allowed and method == "POST_JSON" and response.status_code != 201:
+                failures.append(f"{role:>10} {method} {url} -> {response.status_code}: the edit was not stored")
             if (role in allowed) == denied:
                 failures.append(f"{role:>10} {method} {url} -> {response.status_code} "
                                 f"(expected {'allowed' if role in allowed else 'denied'})")
@@ -243,3 +245,70 @@ def test_media_has_no_static_route(world, client, settings):
         assert storage.exists(name)
         for prefix in ("/media/", settings.MEDIA_URL, "/static/"):
             assert client.get(prefix + name).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_websocket_matrix(world):
+    """The editor socket: who may open each image's socket, and who may edit on it."""
+    import json as _json
+
+    from channels.layers import channel_layers
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+    from django.contrib.auth.models import AnonymousUser
+
+    from reviews.routing import websocket_urlpatterns
+
+    m = M(world)
+    edit = {m.A: {"lead", "retoucher1"}, m.C: {"lead"}, m.B: {"lead"}, m.Z: {"other_lead"}}
+    channel_layers.backends = {}
+    failures = []
+
+    async def probe(image, role):
+        user = AnonymousUser() if role == "anonymous" else world.users[role]
+        comm = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/images/{image.pk}/")
+        comm.scope["user"] = user
+        await comm.connect()
+        first = _json.loads(await comm.receive_from(timeout=5))
+        opened = first["type"] != "error"
+        edited = False
+        if opened:
+            await comm.send_to(text_data=_json.dumps({"type": "op", "client_id": f"m-{role}", "base_seq": 0,
+                                                      "op": {"type": "path", "d": "M1 1H9V9H1Z", "mode": "add", "fill_rule": "nonzero"}}))
+            for _ in range(20):
+                frame = _json.loads(await comm.receive_from(timeout=5))
+                if frame["type"] in ("ack", "error"):
+                    edited = frame["type"] == "ack"
+                    break
+        await comm.disconnect()
+        return opened, edited
+
+    async def run_all():
+        for image, viewers in m.view.items():
+            for role in ROLES:
+                opened, edited = await probe(image, role)
+                if opened != (role in viewers) or edited != (role in edit[image]):
+                    failures.append(f"{role} image {image.name}: opened={opened} edited={edited}")
+
+    _run_in_thread(run_all)  # its own loop: Playwright may hold this thread's
+    channel_layers.backends = {}
+    assert not failures, "\n".join(failures)
+
+
+def _run_in_thread(coro_fn):
+    import asyncio
+    import threading
+
+    out = {}
+
+    def target():
+        try:
+            asyncio.run(coro_fn())
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            out["error"] = exc
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join(180)
+    if "error" in out:
+        raise out["error"]
