@@ -338,7 +338,9 @@ def _tiff(data: bytes) -> tuple[bytes, int, int]:
             if isinstance(res, (tuple, list)):
                 res = bytes(res)
             return bytes(res), int(page.imagewidth), int(page.imagelength)
-    except (tifffile.TiffFileError, ValueError, struct.error, IndexError, KeyError, OSError) as exc:
+    # tifffile raises TypeError/AttributeError on some damaged headers (found by tests/security fuzz)
+    except (tifffile.TiffFileError, ValueError, struct.error, IndexError, KeyError, OSError, TypeError,
+            AttributeError) as exc:
         raise ImageInputError(f"TIFF file is damaged: {exc}") from None
 
 
