@@ -128,3 +128,22 @@ def test_retry_ingest_only_failed(world, django_capture_on_commit_callbacks, mon
     assert again.state == State.NEW and again.error == "" and queued == [image.pk]
     with pytest.raises(PermissionDenied):
         run(image, world.users["lead"], "retry_ingest")
+
+
+def test_collection_level_decisions(world, client):
+    """A client approves, or requests changes on, every image awaiting them in one go."""
+    u = world.users
+    extra = Image.objects.create(collection=world.other_org_collection, name="chain-2.jpg", state=State.CLIENT_REVIEW,
+                                 assignee=u["retoucher2"], sent_to_client_at=world.other_org_image.sent_to_client_at)
+    client.force_login(u["client_b"])
+    url = f"/collections/{world.other_org_collection.pk}/action/"
+    assert client.post(url, {"action": "request_changes", "reason": ""}).status_code == 302
+    assert set(Image.objects.filter(pk__in=[extra.pk, world.other_org_image.pk]).values_list("state", flat=True)) == {State.CLIENT_REVIEW}
+    client.post(url, {"action": "approve"})
+    approved = Image.objects.filter(collection=world.other_org_collection, state=State.APPROVED)
+    assert approved.count() == 2 and all(i.current_approval.user == u["client_b"] for i in approved)
+    client.post(url, {"action": "request_changes", "reason": "all chains look too yellow"})
+    assert set(Image.objects.filter(collection=world.other_org_collection).values_list("change_reason", flat=True)) == {
+        "all chains look too yellow"}
+    client.force_login(u["client_a"])
+    assert client.post(url, {"action": "approve"}).status_code == 403
