@@ -164,6 +164,8 @@ JEWELREVIEW = {
     "MAX_ZIP_TOTAL_BYTES": env_int("JR_MAX_ZIP_TOTAL_BYTES", 4 * 1024 * 1024 * 1024),
     "MAX_ZIP_RATIO": env_int("JR_MAX_ZIP_RATIO", 200),
     "SEGMENT_MODEL": os.environ.get("JR_SEGMENT_MODEL", "") or None,
+    # eager Celery (no broker): run ingest in an in-process thread pool instead of in the request
+    "BACKGROUND_EAGER": env_bool("JR_BACKGROUND_EAGER", True),
 }
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # bigger uploads spill to a temp file
 DATA_UPLOAD_MAX_NUMBER_FILES = JEWELREVIEW["MAX_UPLOAD_FILES"]

@@ -14,7 +14,10 @@ Rules (role × action × own/other studio or organisation):
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.core.exceptions import PermissionDenied
+from django.utils import timezone
 
 from reviews.models import ClientOrg, Collection, Comment, Image, Profile, Role, State, Studio, Swatch
 
@@ -62,6 +65,14 @@ def profile_of(user) -> Profile | None:
     return profile
 
 
+# an image still new/processing after this long lost its task (a worker or the server restarted)
+STUCK_AFTER = timedelta(minutes=10)
+
+
+def _stuck(image: Image) -> bool:
+    return image.state in (State.NEW, State.PROCESSING) and image.state_changed_at < timezone.now() - STUCK_AFTER
+
+
 def _collection_visible_to_client(collection: Collection) -> bool:
     return collection.images.filter(sent_to_client_at__isnull=False).exists()
 
@@ -82,7 +93,7 @@ def _image_rules(p: Profile, action: str, image: Image) -> bool:
             "approve": state in CLIENT_DECIDES,  # on the client's behalf, recorded as the lead
             # "request changes" is the client's word; the lead sends work back instead
             "assign": state in ASSIGNABLE,
-            "retry_ingest": state == State.FAILED,
+            "retry_ingest": state == State.FAILED or _stuck(image),
         }.get(action, False)
     if p.role == Role.RETOUCHER:
         if image.assignee_id != p.user_id:

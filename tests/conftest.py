@@ -14,6 +14,12 @@ def _fast_passwords(settings):
 
 
 @pytest.fixture(autouse=True)
+def _inline_ingest(settings):
+    # without a broker, ingest runs inline (on commit) so a test sees its result at once
+    settings.JEWELREVIEW = {**settings.JEWELREVIEW, "BACKGROUND_EAGER": False}
+
+
+@pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     """Each test writes media to its own folder, so parallel workers never share files."""
     from django.core.files.storage import default_storage

@@ -32,7 +32,8 @@ TRANSITIONS: dict[str, tuple[frozenset, str | None]] = {
     "send_to_client": (frozenset({State.LEAD_REVIEW}), State.CLIENT_REVIEW),
     "approve": (frozenset({State.CLIENT_REVIEW}), State.APPROVED),
     "request_changes": (frozenset({State.CLIENT_REVIEW, State.APPROVED}), State.CHANGES_REQUESTED),
-    "retry_ingest": (frozenset({State.FAILED}), State.NEW),
+    # new/processing only once the policy calls it stuck (its task was lost)
+    "retry_ingest": (frozenset({State.FAILED, State.NEW, State.PROCESSING}), State.NEW),
 }
 NEEDS_REASON = {"send_back", "request_changes"}
 

@@ -112,3 +112,31 @@ def test_photo_with_an_embedded_clipping_path_uses_it(world, django_capture_on_c
     assert image.state == State.READY_FOR_RETOUCH and image.base_source == "upload", image.error
     base = decode_png(storage.read_bytes(image.base_alpha.name))
     assert np.mean((base >= 128) != (alpha >= 128)) < 0.02
+
+
+def test_embedded_default_ingests_in_the_background(world, settings, monkeypatch, django_capture_on_commit_callbacks):
+    """Without a broker the upload answers at once; the eager task runs in a pool thread."""
+    import threading
+
+    settings.JEWELREVIEW = {**settings.JEWELREVIEW, "BACKGROUND_EAGER": True}
+    assert settings.CELERY_TASK_ALWAYS_EAGER
+    release, ran = threading.Event(), []
+
+    def slow_apply(args):
+        release.wait(10)  # the ingest is still running when the upload has returned
+        ran.append((args[0], threading.current_thread().name))
+
+    monkeypatch.setattr("reviews.tasks.ingest_image.apply", slow_apply)
+    rgb, _ = small_photo()
+    with django_capture_on_commit_callbacks(execute=True):
+        [image] = accept_upload(world.collection, [SimpleUploadedFile("bg.jpg", jpeg_bytes(rgb))], world.users["lead"]).created
+    assert ran == [] and Image.objects.get(pk=image.pk).state == State.NEW
+    release.set()
+    from reviews.services import ingest
+
+    ingest._pool().submit(lambda: None).result(10)  # wait for the queue to drain
+    for _ in range(100):
+        if ran:
+            break
+        threading.Event().wait(0.05)
+    assert ran and ran[0][0] == image.pk and ran[0][1].startswith("jr-ingest")

@@ -1,6 +1,9 @@
 """Workflow transitions: policy-checked, conditional, audited; approvals and staleness."""
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.utils import timezone
 from django.db import connection, transaction
 
 from reviews.models import Approval, AuditEvent, Image, State, derive_collection_state
@@ -127,7 +130,12 @@ def test_retry_ingest_only_failed(world, django_capture_on_commit_callbacks, mon
         again = run(image, world.users["lead"], "retry_ingest")
     assert again.state == State.NEW and again.error == "" and queued == [image.pk]
     with pytest.raises(PermissionDenied):
-        run(image, world.users["lead"], "retry_ingest")
+        run(image, world.users["lead"], "retry_ingest")  # queued just now: not stuck
+    # a task lost with a restarted server: after a while the lead can start it again
+    Image.objects.filter(pk=image.pk).update(state=State.PROCESSING, state_changed_at=timezone.now() - timedelta(minutes=11))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run(image, world.users["lead"], "retry_ingest").state == State.NEW
+    assert queued == [image.pk, image.pk]
 
 
 def test_collection_level_decisions(world, client):
