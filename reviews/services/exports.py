@@ -47,8 +47,9 @@ def request_export(collection: Collection, user, background: str | None = None) 
         workflow.audit("export_requested", studio_id=collection.studio_id, actor=user, collection_id=collection.pk,
                        export=export.pk, background=export.background)
         from reviews import tasks
+        from reviews.services.background import dispatch_on_commit
 
-        transaction.on_commit(lambda: tasks.build_export.delay(export.pk))
+        dispatch_on_commit(tasks.build_export, (export.pk,))
     return export
 
 

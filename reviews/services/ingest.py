@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 import zipfile
 from dataclasses import dataclass, field
 
@@ -249,46 +248,11 @@ def accept_upload(collection, files, user) -> UploadResult:
 
 
 def enqueue_ingest(image_ids) -> None:
-    """Queue one ingest task per image once the current transaction commits.
-
-    With a broker the tasks go to the workers. In the embedded default (eager Celery) they run
-    in a small in-process thread pool, so an upload answers at once and its progress shows;
-    ``JR_BACKGROUND_EAGER=0`` runs them inline instead (tests do)."""
+    """Queue one ingest task per image once the current transaction commits (see background)."""
     from reviews import tasks
+    from reviews.services.background import dispatch_on_commit
 
-    ids = list(image_ids)
-    if settings.CELERY_TASK_ALWAYS_EAGER and limits().get("BACKGROUND_EAGER"):
-        transaction.on_commit(lambda: [_pool().submit(_ingest_in_thread, i) for i in ids])
-    else:
-        transaction.on_commit(lambda: [tasks.ingest_image.delay(i) for i in ids])
-
-
-_POOL = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool():
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            # two at a time: ingest is CPU-heavy and the web requests share the machine
-            _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jr-ingest")
-        return _POOL
-
-
-def _ingest_in_thread(image_id: int) -> None:
-    from django.db import connection
-
-    from reviews import tasks
-
-    try:
-        tasks.ingest_image.apply(args=[image_id])
-    except Exception:  # noqa: BLE001 - run_ingest records failures itself; this is the last guard
-        log.exception("background ingest of image %s failed", image_id)
-    finally:
-        connection.close()  # this thread's own connection
+    dispatch_on_commit(tasks.ingest_image, *[(i,) for i in image_ids])
 
 
 # ---------------------------------------------------------------- the ingest task body
