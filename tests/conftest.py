@@ -148,3 +148,10 @@ def make_ingested(image, rgb=None, alpha=None):
 
 def rect_op(x, y, w, h, mode="add"):
     return {"type": "path", "d": f"M{x} {y}H{x + w}V{y + h}H{x}Z", "mode": mode, "fill_rule": "nonzero", "feather": 0}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last in each worker: Playwright's sync API keeps an event loop running
+    in the worker's main thread for the rest of the session, and any test after it that calls
+    ``asyncio.run()`` would fail with "cannot be called from a running event loop"."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/browser/"))  # stable: order kept otherwise
