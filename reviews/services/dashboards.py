@@ -80,7 +80,7 @@ def lead_dashboard(studio, *, waiting_limit: int = 10) -> dict:
 
 
 def retoucher_queue(user) -> dict:
-    mine = Image.objects.filter(assignee=user).select_related("collection")
+    mine = Image.objects.filter(assignee=user).select_related("collection").annotate(finding_count=Count("findings"))
     # sent back first (someone is waiting on a fix), then oldest first
     todo = list(mine.filter(state=State.CHANGES_REQUESTED).order_by("state_changed_at")) + list(
         mine.filter(state=State.IN_RETOUCH).order_by("state_changed_at")

@@ -34,3 +34,13 @@ ACTION_LABELS = {
 @register.filter
 def action_label(action):
     return ACTION_LABELS.get(action, str(action).replace("_", " ").capitalize())
+
+
+@register.filter
+def open_url(image):
+    """The editor of ``image`` when it is installed, else its detail page."""
+    from django.urls import reverse
+
+    from reviews.views import editor_url
+
+    return editor_url(image) or reverse("image_detail", args=[image.pk])
