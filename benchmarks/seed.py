@@ -9,6 +9,7 @@ Prints one JSON line: ids, session keys, collection.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import os
@@ -29,6 +30,7 @@ def _jpeg(rgb) -> bytes:
     return buf.getvalue()
 
 
+@functools.lru_cache(maxsize=64)
 def _sample(i: int, w: int, h: int):
     from masks import synth
 
@@ -62,6 +64,7 @@ def main(argv=None) -> int:
     ap.add_argument("--enqueue", type=int, default=1, help="with --ingest: 0 = create only, do not queue")
     ap.add_argument("--prefix", default="s", help="username / collection prefix (unique per call)")
     ap.add_argument("--password", default="", help="a usable password for every account (slow hash)")
+    ap.add_argument("--distinct", type=int, default=0, help="only this many different photos, repeated (0 = all)")
     args = ap.parse_args(argv)
     w, h = (int(v) for v in args.size.lower().split("x"))
 
@@ -103,7 +106,7 @@ def main(argv=None) -> int:
 
     ids = []
     for i in range(args.images):
-        sample = _sample(i, w, h)
+        sample = _sample(i % args.distinct if args.distinct else i, w, h)
         name = f"{p}-{i:04d}.jpg"
         if args.ingest:
             with transaction.atomic():

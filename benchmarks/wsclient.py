@@ -48,6 +48,8 @@ class Reviewer:
         self.closing = False
         self._reader: asyncio.Task | None = None
         self._lock = asyncio.Lock()
+        self._contig = 0
+        self._gap_task: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ connection
     @property
@@ -56,10 +58,17 @@ class Reviewer:
 
     def last_seq(self) -> int:
         """The highest n such that this client has every op frame 1..n."""
-        n = 0
-        while n + 1 in self.frames:
-            n += 1
-        return n
+        while self._contig + 1 in self.frames:
+            self._contig += 1
+        return self._contig
+
+    async def _fill_gap(self) -> None:
+        # as the page does: a frame overtook (or a slow socket lost) earlier ones; if the gap is
+        # still there shortly after, ask the server for everything after the last contiguous seq
+        await asyncio.sleep(0.3)
+        self._gap_task = None
+        if max(self.frames, default=0) > self.last_seq():
+            await self._send({"type": "hello", "last_seq": self.last_seq()})
 
     async def connect(self, timeout: float | None = None) -> None:
         """Connect (trying each server in turn until ``timeout`` s), hello, resend pending."""
@@ -124,6 +133,8 @@ class Reviewer:
         self.counts[kind] = self.counts.get(kind, 0) + 1
         if kind == "op":
             self.frames[frame["seq"]] = frame
+            if frame["seq"] > self.last_seq() + 1 and self._gap_task is None and not self.closing:
+                self._gap_task = asyncio.create_task(self._fill_gap())
         elif kind == "ack":
             cid = frame["client_id"]
             self.acks[cid] = frame["seq"]

@@ -18,6 +18,7 @@ import secrets
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 
@@ -189,5 +190,8 @@ class ImageConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=event["text"])
         if event.get("reply_to"):  # a newcomer: tell them we are here too
             here = {"type": "presence", "event": "here", "conn": self.conn, "user": self.me}
-            await self.channel_layer.send(event["reply_to"], {"type": "relay", "text": json.dumps(here)})
+            try:
+                await self.channel_layer.send(event["reply_to"], {"type": "relay", "text": json.dumps(here)})
+            except ChannelFull:  # the newcomer is backlogged; presence is best-effort, never fatal to us
+                log.warning("presence reply to %s dropped: its channel is full", event["reply_to"])
 
