@@ -172,21 +172,23 @@ def test_imagemagick_reads_our_paths_on_synthetic_jewelry(tmp_path):
             assert _iou(theirs, s.alpha) >= 0.98, (kind, fmt, _iou(theirs, s.alpha))
 
 
+def _exported(tmp_path, name, kind, seed, fn):
+    """Export a 400x300 synthetic piece with an automatic path → (file, our path rasterised)."""
+    s = synth.generate(kind, seed, size=(400, 300))
+    f = tmp_path / name
+    f.write_bytes(fn(s.image, s.alpha, clip_path="auto"))
+    return f, rasterize(C.read_paths(f.read_bytes())[0].d, 400, 300)
+
+
 @needs_im
 def test_imagemagick_reads_the_path_in_our_psd(tmp_path):
-    s = synth.generate("earring", 3, size=(400, 300))
-    f = tmp_path / "a.psd"
-    f.write_bytes(export.export_psd(s.image, s.alpha, clip_path="auto"))
-    ours = rasterize(C.read_paths(f.read_bytes())[0].d, 400, 300)
+    f, ours = _exported(tmp_path, "a.psd", "earring", 3, export.export_psd)
     assert _iou(rasterize(_im_path(f"{f}[0]"), 400, 300), ours) >= 0.99
 
 
 @needs_im
 def test_we_read_imagemagicks_rewritten_files(tmp_path):
-    s = synth.generate("chain", 2, size=(400, 300))
-    src = tmp_path / "a.tif"
-    src.write_bytes(export.export_tiff(s.image, s.alpha, clip_path="auto"))
-    want = rasterize(C.read_paths(src.read_bytes())[0].d, 400, 300)
+    src, want = _exported(tmp_path, "a.tif", "chain", 2, export.export_tiff)
     for out in ("b.jpg", "c.tif"):
         subprocess.run(["convert", str(src), str(tmp_path / out)], check=True, timeout=60)
         paths = C.read_paths((tmp_path / out).read_bytes())
