@@ -103,6 +103,17 @@ class Proc:
         except psutil.NoSuchProcess:
             return 0
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process and its live children (s)."""
+        import psutil
+
+        try:
+            p = psutil.Process(self.pid)
+            procs = [p, *p.children(recursive=True)]
+            return sum(sum(q.cpu_times()[:2]) for q in procs)
+        except psutil.NoSuchProcess:
+            return 0.0
+
     def signal_group(self, sig: int) -> None:
         if self.popen is None:
             return

@@ -131,7 +131,8 @@ async def run(args) -> int:
     try:
         w, h = (int(v) for v in args.size.split("x"))
         world = stack.seed(reviewers=args.reviewers, images=args.images, size=args.size)
-        servers = stack.daphnes(2)
+        extra = {"DB_CONN_MAX_AGE": args.conn_max_age} if args.conn_max_age is not None else {}
+        servers = stack.daphnes(2, **extra)
         worker = stack.worker("worker-1")
         from masks.tiles import level_count
 
@@ -168,6 +169,11 @@ async def run(args) -> int:
             seen = [rv.frames[s]["client_id"] for s in range(1, heads[rv.image_id] + 1)]
             by_image.setdefault(rv.image_id, []).append(seen)
         diverged = [img for img, views in by_image.items() if any(v != views[0] for v in views)]
+        cpu = {s.proc.name: s.proc.cpu_seconds() for s in servers}
+        cpu[worker.name] = worker.cpu_seconds()
+        import resource
+
+        cpu["load client"] = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
         mem = {s.proc.name: s.proc.rss_bytes() for s in servers}
         mem[worker.name] = worker.rss_bytes()
         mem["redis"] = stack.redis.proc.rss_bytes()
@@ -191,10 +197,11 @@ async def run(args) -> int:
     print(f"acknowledged edits lost or renumbered: {len(lost)}; images where clients disagree: {len(diverged)}; "
           f"reconnects: {reconnects}")
     print("server memory (RSS, MiB): " + ", ".join(f"{k} {v / 2**20:.0f}" for k, v in mem.items()))
+    print("CPU seconds used: " + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items()) + f" (of {elapsed:.0f} s wall)")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"elapsed_s": elapsed, "counts": stats.count, "errors": stats.errors[:50], "lost": lost,
-                       "diverged": diverged, "memory_rss_bytes": mem,
+                       "diverged": diverged, "memory_rss_bytes": mem, "cpu_seconds": cpu,
                        "latency_ms": {k: {"median": statistics.median(v) * 1000, "p95": pct(v, 0.95) * 1000}
                                       for k, v in stats.lat.items() if v}}, fh, indent=1)
     return 1 if stats.errors or lost or diverged else 0
@@ -209,6 +216,8 @@ def main(argv=None) -> int:
     ap.add_argument("--edit-every", type=float, default=1.5, help="seconds between one reviewer's edits")
     ap.add_argument("--cursor-hz", type=float, default=5.0, help="cursor moves per second per reviewer")
     ap.add_argument("--http-every", type=float, default=2.0, help="seconds between one reviewer's HTTP requests")
+    ap.add_argument("--conn-max-age", type=int, help="DB_CONN_MAX_AGE (s) for the daphnes: persistent "
+                    "PostgreSQL connections (default: the settings' default, a new connection per request)")
     ap.add_argument("--json", help="also write the figures to this file")
     ap.add_argument("--logs", help="keep the stack's folder (server logs) here instead of a temporary one")
     args = ap.parse_args(argv)

@@ -92,3 +92,21 @@ def db_of():
     yield make
     for d in opened:
         d.close()
+
+
+@pytest.fixture
+async def reviewers():
+    """``make(name, session, image_id, servers, **kw)`` → a connected-later Reviewer; all are
+    closed at teardown, whatever the test did."""
+    from benchmarks.wsclient import Reviewer
+
+    made = []
+
+    def make(*args, **kwargs) -> Reviewer:
+        rv = Reviewer(*args, **kwargs)
+        made.append(rv)
+        return rv
+
+    yield make
+    for rv in made:
+        await rv.close()

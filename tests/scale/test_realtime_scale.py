@@ -36,65 +36,45 @@ def two_servers(stack, **seed):
     return world, d1, d2
 
 
-async def test_edit_through_one_daphne_reaches_client_on_the_other(stack, db_of):
-    world, d1, d2 = two_servers(stack)
-    image = world["images"][0]
-    s = world["sessions"]
-    a = Reviewer("a", s["s-lead0"], image, [d1.ws])
-    b = Reviewer("b", s["s-lead1"], image, [d2.ws])
-    try:
-        await a.connect()
-        await b.connect()
-        seq = await a.edit(stroke(1, W, H))
-        await b.wait_for_seq(seq, timeout=10)
-        assert b.frames[seq]["client_id"] in a.acks and b.frames[seq]["author"]["id"] == world["users"]["s-lead0"]
-        seq2 = await b.edit(stroke(2, W, H))
-        await a.wait_for_seq(seq2, timeout=10)
-        assert a.frames[seq2]["author"]["id"] == world["users"]["s-lead1"]
-        # cursors and presence cross servers too (they never touch the database)
-        await a.send({"type": "cursor", "x": 12.5, "y": 30})
-        end = time.monotonic() + 10
-        while not any(f.get("type") == "cursor" and f.get("x") == 12.5 for f in b.other):
-            assert time.monotonic() < end, "a's cursor never reached b on the other server"
-            await asyncio.sleep(0.05)
-        db = db_of(stack)
-        assert_log_consistent(db, image, [a, b])
-        assert_renders_identical(stack, db, image, [a, b], [d1, d2], s["s-lead0"])
-    finally:
-        await a.close()
-        await b.close()
-
-
 @pytest.mark.slow
-async def test_two_reviewers_on_two_servers_editing_at_once_converge(stack, db_of):
-    """Both send a burst at the same instant (each under the per-socket rate limit): every
+async def test_two_daphnes_share_edits_cursors_and_converge_under_concurrent_bursts(stack, db_of, reviewers):
+    """An edit through one daphne reaches a client on the other (and back); cursors cross too.
+    Then both send a burst at the same instant (each under the per-socket rate limit): every
     acknowledged edit is stored once, both clients see one order and render identical masks."""
     world, d1, d2 = two_servers(stack)
     image = world["images"][0]
     s = world["sessions"]
-    a = Reviewer("a", s["s-lead0"], image, [d1.ws])
-    b = Reviewer("b", s["s-lead1"], image, [d2.ws])
-    try:
-        await asyncio.gather(a.connect(), b.connect())
-        n = 60  # < the 80-message burst a socket is allowed
-        await asyncio.wait_for(asyncio.gather(edit_loop(a, n, seed=0), edit_loop(b, n, seed=1000)), 90)
-        assert len(a.acks) == len(b.acks) == n
-        head = 2 * n
-        await asyncio.gather(a.wait_for_seq(head), b.wait_for_seq(head))
-        db = db_of(stack)
-        rows = assert_log_consistent(db, image, [a, b])
-        assert len(rows) == head
-        authors = {r[1] for r in rows}
-        assert authors == {world["users"]["s-lead0"], world["users"]["s-lead1"]}
-        assert_renders_identical(stack, db, image, [a, b], [d1, d2], s["s-lead1"])
-        assert not a.errors and not b.errors, (a.errors, b.errors)
-    finally:
-        await a.close()
-        await b.close()
+    a = reviewers("a", s["s-lead0"], image, [d1.ws])
+    b = reviewers("b", s["s-lead1"], image, [d2.ws])
+    await asyncio.gather(a.connect(), b.connect())
+    seq = await a.edit(stroke(1, W, H))
+    await b.wait_for_seq(seq, timeout=10)
+    assert b.frames[seq]["client_id"] in a.acks and b.frames[seq]["author"]["id"] == world["users"]["s-lead0"]
+    seq2 = await b.edit(stroke(2, W, H))
+    await a.wait_for_seq(seq2, timeout=10)
+    assert a.frames[seq2]["author"]["id"] == world["users"]["s-lead1"]
+    # cursors and presence cross servers too (they never touch the database)
+    await a.send({"type": "cursor", "x": 12.5, "y": 30})
+    end = time.monotonic() + 10
+    while not any(f.get("type") == "cursor" and f.get("x") == 12.5 for f in b.other):
+        assert time.monotonic() < end, "a's cursor never reached b on the other server"
+        await asyncio.sleep(0.05)
+
+    n = 60  # < the 80-message burst a socket is allowed
+    await asyncio.wait_for(asyncio.gather(edit_loop(a, n, seed=0), edit_loop(b, n, seed=1000)), 90)
+    assert len(a.acks) == len(b.acks) == n + 1
+    head = 2 * n + 2
+    await asyncio.gather(a.wait_for_seq(head), b.wait_for_seq(head))
+    db = db_of(stack)
+    rows = assert_log_consistent(db, image, [a, b])
+    assert len(rows) == head
+    assert {r[1] for r in rows} == {world["users"]["s-lead0"], world["users"]["s-lead1"]}
+    assert_renders_identical(stack, db, image, [a, b], [d1, d2], s["s-lead1"])
+    assert not a.errors and not b.errors, (a.errors, b.errors)
 
 
 @pytest.mark.slow
-async def test_daphne_killed_while_clients_edit_nothing_acknowledged_is_lost(stack, db_of):
+async def test_daphne_killed_while_clients_edit_nothing_acknowledged_is_lost(stack, db_of, reviewers):
     """SIGKILL one of two daphnes in the middle of three clients' edit loops. Its clients
     reconnect to the other, say the last seq they have, re-send what was not acknowledged (same
     client_id) and carry on; at the end every acknowledged edit is stored exactly once."""
@@ -102,29 +82,25 @@ async def test_daphne_killed_while_clients_edit_nothing_acknowledged_is_lost(sta
     d1, d2 = stack.daphnes(2)
     image = world["images"][0]
     s = world["sessions"]
-    a = Reviewer("a", s["s-lead0"], image, [d1.ws, d2.ws])
-    c = Reviewer("c", s["s-lead2"], image, [d1.ws, d2.ws])
-    b = Reviewer("b", s["s-lead1"], image, [d2.ws, d1.ws])
+    a = reviewers("a", s["s-lead0"], image, [d1.ws, d2.ws])
+    c = reviewers("c", s["s-lead2"], image, [d1.ws, d2.ws])
+    b = reviewers("b", s["s-lead1"], image, [d2.ws, d1.ws])
     n = 40
-    try:
-        await asyncio.gather(a.connect(), b.connect(), c.connect())
-        loops = asyncio.gather(edit_loop(a, n, 0.02, 0), edit_loop(b, n, 0.02, 500), edit_loop(c, n, 0.02, 900))
-        end = time.monotonic() + 30
-        while len(a.acks) < 12:  # kill it mid-stream, with edits in flight
-            assert time.monotonic() < end
-            await asyncio.sleep(0.01)
-        d1.proc.kill()
-        killed_at = {rv.name: len(rv.acks) for rv in (a, b, c)}
-        await asyncio.wait_for(loops, 120)
-        assert a.reconnects >= 1 and c.reconnects >= 1, "a and c were on the killed server"
-        assert a.server == c.server == 1, "they resumed on the surviving daphne"
-        assert all(len(rv.acks) == n for rv in (a, b, c))
-        head = 3 * n
-        await asyncio.gather(*(rv.wait_for_seq(head) for rv in (a, b, c)))
-        db = db_of(stack)
-        rows = assert_log_consistent(db, image, [a, b, c])
-        assert len(rows) == head, f"{len(rows)} stored, {head} acknowledged (killed at {killed_at})"
-        assert_renders_identical(stack, db, image, [a, b, c], [d2], s["s-lead1"])
-    finally:
-        for rv in (a, b, c):
-            await rv.close()
+    await asyncio.gather(a.connect(), b.connect(), c.connect())
+    loops = asyncio.gather(edit_loop(a, n, 0.02, 0), edit_loop(b, n, 0.02, 500), edit_loop(c, n, 0.02, 900))
+    end = time.monotonic() + 30
+    while len(a.acks) < 12:  # kill it mid-stream, with edits in flight
+        assert time.monotonic() < end
+        await asyncio.sleep(0.01)
+    d1.proc.kill()
+    killed_at = {rv.name: len(rv.acks) for rv in (a, b, c)}
+    await asyncio.wait_for(loops, 120)
+    assert a.reconnects >= 1 and c.reconnects >= 1, "a and c were on the killed server"
+    assert a.server == c.server == 1, "they resumed on the surviving daphne"
+    assert all(len(rv.acks) == n for rv in (a, b, c))
+    head = 3 * n
+    await asyncio.gather(*(rv.wait_for_seq(head) for rv in (a, b, c)))
+    db = db_of(stack)
+    rows = assert_log_consistent(db, image, [a, b, c])
+    assert len(rows) == head, f"{len(rows)} stored, {head} acknowledged (killed at {killed_at})"
+    assert_renders_identical(stack, db, image, [a, b, c], [d2], s["s-lead1"])

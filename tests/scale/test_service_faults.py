@@ -13,7 +13,7 @@ import time
 import pytest
 
 from benchmarks.harness import http
-from benchmarks.wsclient import Reviewer, stroke
+from benchmarks.wsclient import stroke
 from tests.scale.checks import assert_log_consistent, assert_renders_identical
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("scale")]
@@ -29,77 +29,69 @@ async def wait_for(pred, timeout: float, what: str):
 
 
 @pytest.mark.slow
-async def test_redis_restart_app_recovers_by_itself(stack, db_of):
+async def test_redis_restart_app_recovers_by_itself(stack, db_of, reviewers):
     world = stack.seed(reviewers=2, images=1, size=f"{W}x{H}")
     d1, d2 = stack.daphnes(2)
     image, s = world["images"][0], world["sessions"]
-    a = Reviewer("a", s["s-lead0"], image, [d1.ws])
-    b = Reviewer("b", s["s-lead1"], image, [d2.ws])
-    try:
-        await asyncio.gather(a.connect(), b.connect())
-        before = [await a.edit(stroke(i, W, H)) for i in range(5)]
-        await b.wait_for_seq(before[-1])
+    a = reviewers("a", s["s-lead0"], image, [d1.ws])
+    b = reviewers("b", s["s-lead1"], image, [d2.ws])
+    await asyncio.gather(a.connect(), b.connect())
+    before = [await a.edit(stroke(i, W, H)) for i in range(5)]
+    await b.wait_for_seq(before[-1])
 
-        stack.redis.stop()  # every group membership and queued frame is gone with it
-        during = asyncio.create_task(a.edit(stroke(99, W, H), timeout=40))  # sent while Redis is down
-        await asyncio.sleep(1.5)
-        assert not during.done() or during.exception() is None, "an edit failed for good while Redis was down"
-        stack.redis.start()
+    stack.redis.stop()  # every group membership and queued frame is gone with it
+    during = asyncio.create_task(a.edit(stroke(99, W, H), timeout=40))  # sent while Redis is down
+    await asyncio.sleep(1.5)
+    assert not during.done() or during.exception() is None, "an edit failed for good while Redis was down"
+    stack.redis.start()
 
-        seq = await asyncio.wait_for(during, 40)  # re-sent on reconnect, stored once
-        after = [await a.edit(stroke(200 + i, W, H)) for i in range(3)]
-        # the proof of recovery: a live broadcast from d1 reaches b on d2 again, no hello needed
-        await wait_for(lambda: after[-1] in b.frames, 20, "a broadcast across servers after the restart")
-        assert a.reconnects >= 1 and b.reconnects >= 1, "sockets in a group Redis forgot must be renewed"
-        db = db_of(stack)
-        await b.wait_for_seq(after[-1])
-        rows = assert_log_consistent(db, image, [a, b])
-        assert [r[0] for r in rows] == list(range(1, after[-1] + 1)) and seq in a.acks.values()
-        assert_renders_identical(stack, db, image, [a, b], [d1, d2], s["s-lead0"])
-    finally:
-        await a.close()
-        await b.close()
+    seq = await asyncio.wait_for(during, 40)  # re-sent on reconnect, stored once
+    after = [await a.edit(stroke(200 + i, W, H)) for i in range(3)]
+    # the proof of recovery: a live broadcast from d1 reaches b on d2 again, no hello needed
+    await wait_for(lambda: after[-1] in b.frames, 20, "a broadcast across servers after the restart")
+    assert a.reconnects >= 1 and b.reconnects >= 1, "sockets in a group Redis forgot must be renewed"
+    db = db_of(stack)
+    await b.wait_for_seq(after[-1])
+    rows = assert_log_consistent(db, image, [a, b])
+    assert [r[0] for r in rows] == list(range(1, after[-1] + 1)) and seq in a.acks.values()
+    assert_renders_identical(stack, db, image, [a, b], [d1, d2], s["s-lead0"])
 
 
 @pytest.mark.slow
-async def test_postgres_unreachable_fails_cleanly_then_succeeds(stack, db_of):
+async def test_postgres_unreachable_fails_cleanly_then_succeeds(stack, db_of, reviewers):
     proxy = stack.proxy(5432)
     world = stack.seed(reviewers=2, images=1, size=f"{W}x{H}")
     d1, d2 = stack.daphnes(2, db_port=proxy.port)
     image, s = world["images"][0], world["sessions"]
     history = f"{d1.http}/images/{image}/history.json"
-    a = Reviewer("a", s["s-lead0"], image, [d1.ws, d2.ws], reconnect_timeout=40)
-    b = Reviewer("b", s["s-lead1"], image, [d2.ws, d1.ws], reconnect_timeout=40)
-    try:
-        await asyncio.gather(a.connect(), b.connect())
-        for i in range(5):
-            await a.edit(stroke(i, W, H))
-        assert http("GET", history, s["s-lead0"])[0] == 200
+    a = reviewers("a", s["s-lead0"], image, [d1.ws, d2.ws], reconnect_timeout=40)
+    b = reviewers("b", s["s-lead1"], image, [d2.ws, d1.ws], reconnect_timeout=40)
+    await asyncio.gather(a.connect(), b.connect())
+    for i in range(5):
+        await a.edit(stroke(i, W, H))
+    assert http("GET", history, s["s-lead0"])[0] == 200
 
-        proxy.cut()
-        t0 = time.monotonic()
-        status, _, body = await asyncio.to_thread(http, "GET", history, s["s-lead0"], None, None, 20)
-        took = time.monotonic() - t0
-        assert status >= 500 and took < 10, (status, took)  # an error page, quickly — not a hang
-        assert b"Traceback" not in body and b"psycopg" not in body.lower(), "internals leaked into the error page"
-        login = await asyncio.to_thread(http, "GET", f"{d2.http}/login/", None)
-        assert login[0] >= 500 or login[0] == 200  # a page without the database may still render
-        during = asyncio.create_task(a.edit(stroke(50, W, H), timeout=60))
-        await asyncio.sleep(1.0)
-        assert not during.done(), "an edit was acknowledged while the database was unreachable"
-        assert proxy.refused > 0, "nothing even tried the database"
+    proxy.cut()
+    t0 = time.monotonic()
+    status, _, body = await asyncio.to_thread(http, "GET", history, s["s-lead0"], None, None, 20)
+    took = time.monotonic() - t0
+    assert status >= 500 and took < 10, (status, took)  # an error page, quickly — not a hang
+    assert b"Traceback" not in body and b"psycopg" not in body.lower(), "internals leaked into the error page"
+    login = await asyncio.to_thread(http, "GET", f"{d2.http}/login/", None)
+    assert login[0] >= 500 or login[0] == 200  # a page without the database may still render
+    during = asyncio.create_task(a.edit(stroke(50, W, H), timeout=60))
+    await asyncio.sleep(1.0)
+    assert not during.done(), "an edit was acknowledged while the database was unreachable"
+    assert proxy.refused > 0, "nothing even tried the database"
 
-        proxy.restore()
-        seq = await asyncio.wait_for(during, 60)  # retried with the same client_id after the outage
-        after = [await b.edit(stroke(300 + i, W, H)) for i in range(3)]
-        assert seq < after[0]
-        status, _, _ = http("GET", history, s["s-lead0"])
-        assert status == 200
-        db = db_of(stack)
-        await asyncio.gather(a.wait_for_seq(after[-1]), b.wait_for_seq(after[-1]))
-        rows = assert_log_consistent(db, image, [a, b])
-        assert len(rows) == 5 + 1 + 3
-        assert_renders_identical(stack, db, image, [a, b], [d1, d2], s["s-lead1"])
-    finally:
-        await a.close()
-        await b.close()
+    proxy.restore()
+    seq = await asyncio.wait_for(during, 60)  # retried with the same client_id after the outage
+    after = [await b.edit(stroke(300 + i, W, H)) for i in range(3)]
+    assert seq < after[0]
+    status, _, _ = http("GET", history, s["s-lead0"])
+    assert status == 200
+    db = db_of(stack)
+    await asyncio.gather(a.wait_for_seq(after[-1]), b.wait_for_seq(after[-1]))
+    rows = assert_log_consistent(db, image, [a, b])
+    assert len(rows) == 5 + 1 + 3
+    assert_renders_identical(stack, db, image, [a, b], [d1, d2], s["s-lead1"])

@@ -152,10 +152,9 @@ def test_whole_worker_killed_mid_ingest_another_worker_redoes_it(stack, db_of, t
 
 
 @pytest.mark.slow
-async def test_pool_process_killed_mid_full_render_render_is_redone(stack, db_of, tmp_path):
+async def test_pool_process_killed_mid_full_render_render_is_redone(stack, db_of, tmp_path, reviewers):
     """A refine op changes the whole frame: its full render goes to Celery. Kill the worker just
     before the render file is renamed into place; the render is redone and equals the core's."""
-    from benchmarks.wsclient import Reviewer
     from tests.scale.checks import base_alpha, client_render, server_render
 
     marker = tmp_path / "paused"
@@ -164,23 +163,20 @@ async def test_pool_process_killed_mid_full_render_render_is_redone(stack, db_of
     worker = stack.worker("w1", JR_FAULT_PAUSE_BEFORE_RENAME="*/renders/*.png", JR_FAULT_MARKER=marker)
     server = stack.daphne("daphne-1")
     db = db_of(stack)
-    rv = Reviewer("a", session, image_id, [server.ws])
-    try:
-        await rv.connect()
-        seq = await rv.edit({"type": "refine", "shift_edge": 1.5, "contrast": 20, "feather": 0, "smooth": 0})
-        await rv.wait_for_seq(seq)
-        pid = paused(marker)
-        folder = stack.media / f"collections/{world['collection']}/images/{image_id}/renders"
-        final = folder / f"{seq:08d}.png"
-        assert not final.exists()
-        os.kill(pid, 9)
-        wait_until(final.exists, 120, 0.1, "the full render redone")
-        expected = client_render(base_alpha(stack, db, image_id), rv.frames, seq)
-        from masks.imageio import decode_png
+    rv = reviewers("a", session, image_id, [server.ws])
+    await rv.connect()
+    seq = await rv.edit({"type": "refine", "shift_edge": 1.5, "contrast": 20, "feather": 0, "smooth": 0})
+    await rv.wait_for_seq(seq)
+    pid = paused(marker)
+    folder = stack.media / f"collections/{world['collection']}/images/{image_id}/renders"
+    final = folder / f"{seq:08d}.png"
+    assert not final.exists()
+    os.kill(pid, 9)
+    wait_until(final.exists, 120, 0.1, "the full render redone")
+    expected = client_render(base_alpha(stack, db, image_id), rv.frames, seq)
+    from masks.imageio import decode_png
 
-        assert np.array_equal(decode_png(final.read_bytes()), expected)
-        assert np.array_equal(server_render(server, session, image_id, seq), expected)
-        assert not final_files_complete(folder)
-        assert worker.alive()
-    finally:
-        await rv.close()
+    assert np.array_equal(decode_png(final.read_bytes()), expected)
+    assert np.array_equal(server_render(server, session, image_id, seq), expected)
+    assert not final_files_complete(folder)
+    assert worker.alive()
