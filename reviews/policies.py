@@ -19,7 +19,7 @@ from datetime import timedelta
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from reviews.models import ClientOrg, Collection, Comment, Image, Profile, Role, State, Studio, Swatch
+from reviews.models import ClientOrg, Collection, Comment, Export, Image, Profile, Role, State, Studio, Swatch
 
 EDITABLE_BY_RETOUCHER = {State.IN_RETOUCH, State.CHANGES_REQUESTED}
 # a lead may correct the mask at any stage after ingest; an edit after approval makes it stale
@@ -45,7 +45,7 @@ COLLECTION_ACTIONS = {
 STUDIO_ACTIONS = {"create_collection", "view_lead_dashboard", "view_audit"}
 OTHER_ACTIONS = {
     "approve_swatch": Swatch, "view_swatch": Swatch, "manage_swatches": Swatch,
-    "resolve_comment": Comment, "view_client_dashboard": ClientOrg,
+    "resolve_comment": Comment, "view_client_dashboard": ClientOrg, "download_export": Export,
 }
 ACTIONS = IMAGE_ACTIONS | COLLECTION_ACTIONS | STUDIO_ACTIONS | set(OTHER_ACTIONS) | {"view_retoucher_dashboard"}
 
@@ -152,6 +152,12 @@ def can(user, action: str, obj) -> bool:
         if not _image_rules(p, "comment", obj.image):
             return False
         return obj.author_id == p.user_id or p.role == Role.LEAD
+    if isinstance(obj, Export) and action == "download_export":
+        # an export made for the studio may hold more than a client may see: clients get only
+        # the exports they asked for themselves
+        if not _collection_rules(p, "download_export", obj.collection):
+            return False
+        return p.role == Role.LEAD or obj.requested_by_id == p.user_id
     if isinstance(obj, ClientOrg) and action == "view_client_dashboard":
         return p.role == Role.CLIENT and obj.pk == p.client_org_id
     if action == "view_retoucher_dashboard":
@@ -169,31 +175,39 @@ def require(user, action: str, obj) -> None:
         raise PermissionDenied(f"not allowed to {action.replace('_', ' ')}")
 
 
-def visible_images(user):
-    """Queryset of the images ``user`` may view (same rules as ``view_image``)."""
+def _visible(user, qs, to_image: str, to_collection: str):
+    """``qs`` narrowed to what ``user`` may see; ``to_image`` / ``to_collection`` are the lookup
+    prefixes from the queryset's model to the image and to its collection ("" for the model
+    itself), so images and collections share one rule."""
     p = profile_of(user)
     if p is None:
-        return Image.objects.none()
-    qs = Image.objects.filter(collection__studio_id=p.studio_id)
+        return qs.none()
+    qs = qs.filter(**{f"{to_collection}studio_id": p.studio_id})
     if p.role == Role.LEAD:
         return qs
     if p.role == Role.RETOUCHER:
-        return qs.filter(assignee_id=p.user_id)
+        return qs.filter(**{f"{to_image}assignee_id": p.user_id})
     if p.role == Role.CLIENT:
-        return qs.filter(collection__client_org_id=p.client_org_id, sent_to_client_at__isnull=False)
-    return Image.objects.none()
+        return qs.filter(**{f"{to_collection}client_org_id": p.client_org_id,
+                            f"{to_image}sent_to_client_at__isnull": False})
+    return qs.none()
+
+
+def visible_images(user):
+    """Queryset of the images ``user`` may view (same rules as ``view_image``)."""
+    return _visible(user, Image.objects.all(), to_image="", to_collection="collection__")
 
 
 def visible_collections(user):
     """Queryset of the collections ``user`` may view (same rules as ``view_collection``)."""
-    p = profile_of(user)
-    if p is None:
-        return Collection.objects.none()
-    qs = Collection.objects.filter(studio_id=p.studio_id)
-    if p.role == Role.LEAD:
-        return qs
-    if p.role == Role.RETOUCHER:
-        return qs.filter(images__assignee_id=p.user_id).distinct()
-    if p.role == Role.CLIENT:
-        return qs.filter(client_org_id=p.client_org_id, images__sent_to_client_at__isnull=False).distinct()
-    return Collection.objects.none()
+    return _visible(user, Collection.objects.all(), to_image="images__", to_collection="").distinct()
+
+
+def visible_exports(user, collection: Collection):
+    """The exports of ``collection`` that ``user`` may download (same rules as ``download_export``)."""
+    if not can(user, "download_export", collection):
+        return collection.exports.none()
+    if profile_of(user).role == Role.LEAD:
+        return collection.exports.all()
+    return collection.exports.filter(requested_by_id=user.pk)
+

@@ -184,7 +184,7 @@ def collection_detail(request, pk: int):
     return render(request, "reviews/collection_detail.html", {
         "collection": collection, "images": images, "counts": counts, "states": STATE_ORDER,
         "swatches": collection.swatches.select_related("approved_by"),
-        "exports": collection.exports.filter(requested_by=u) if not policies.can(u, "upload", collection) else collection.exports.all(),
+        "exports": policies.visible_exports(u, collection),
         "can_upload": policies.can(u, "upload", collection),
         "can_export": policies.can(u, "export", collection),
         "can_manage_swatches": policies.can(u, "manage_swatches", collection),
@@ -530,9 +530,7 @@ def export_create(request, pk: int):
 @require_GET
 def export_status(request, pk: int):
     export = get_object_or_404(Export.objects.select_related("collection"), pk=pk)
-    policies.require(request.user, "download_export", export.collection)
-    if export.requested_by_id != request.user.pk and not policies.can(request.user, "upload", export.collection):
-        raise PermissionDenied("this export belongs to someone else")
+    policies.require(request.user, "download_export", export)
     return JsonResponse({"id": export.pk, "status": export.status, "error": export.error,
                          "images": export.image_count,
                          "url": reverse("export_download", args=[export.pk]) if export.status == Export.Status.DONE else None})
@@ -542,10 +540,7 @@ def export_status(request, pk: int):
 @require_GET
 def export_download(request, pk: int):
     export = get_object_or_404(Export.objects.select_related("collection"), pk=pk)
-    policies.require(request.user, "download_export", export.collection)
-    # a client downloads only exports they asked for: an export made for the studio may hold more
-    if export.requested_by_id != request.user.pk and not policies.can(request.user, "upload", export.collection):
-        raise PermissionDenied("this export belongs to someone else")
+    policies.require(request.user, "download_export", export)
     if export.status != Export.Status.DONE:
         raise Http404("the export is not ready")
     return _send_file(export.file.name, filename=f"{export.collection.name}-{export.pk}.zip", as_attachment=True,

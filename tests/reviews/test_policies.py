@@ -130,3 +130,22 @@ def test_swatch_and_comment_rules(world):
     assert policies.can(world.users["client_b"], "resolve_comment", c)
     assert policies.can(world.users["lead"], "resolve_comment", c)
     assert not policies.can(world.users["retoucher2"], "resolve_comment", c)
+
+
+def test_exports_clients_get_only_their_own(world):
+    from reviews.models import Export
+
+    lead, client_b, client_a = world.users["lead"], world.users["client_b"], world.users["client_a"]
+    col = world.other_org_collection
+    studio_export = Export.objects.create(collection=col, requested_by=lead)
+    client_export = Export.objects.create(collection=col, requested_by=client_b)
+    assert policies.can(lead, "download_export", studio_export)
+    assert policies.can(lead, "download_export", client_export)
+    assert policies.can(client_b, "download_export", client_export)
+    assert not policies.can(client_b, "download_export", studio_export)  # may hold more than was sent
+    assert not policies.can(client_a, "download_export", client_export)  # other organisation
+    assert not policies.can(world.users["retoucher1"], "download_export", client_export)
+    assert not policies.can(world.users["other_lead"], "download_export", studio_export)
+    for user in world.users.values():
+        assert set(policies.visible_exports(user, col)) == {
+            e for e in (studio_export, client_export) if policies.can(user, "download_export", e)}
