@@ -20,6 +20,8 @@ import numpy as np
 import psycopg
 import pytest
 
+from tests.asyncrun import run_async
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
@@ -88,25 +90,6 @@ def wait(predicate, timeout, what):
             return value
         time.sleep(0.3)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def run_async(coro_fn):
-    """asyncio.run in a thread of its own: another test in this worker (Playwright's sync API)
-    may have left an event loop running in the main thread."""
-    out = {}
-
-    def target():
-        try:
-            out["value"] = asyncio.run(coro_fn())
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
-            out["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join(120)
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
 
 
 def photos():

@@ -17,6 +17,7 @@ from django.utils import timezone
 from masks.imageio import encode_png
 from reviews.models import Comment, Export, Image, State, Swatch
 from reviews.services import storage
+from tests.asyncrun import run_async
 from tests.conftest import make_ingested, small_photo
 
 pytestmark = pytest.mark.django_db
@@ -290,25 +291,6 @@ def test_websocket_matrix(world):
                 if opened != (role in viewers) or edited != (role in edit[image]):
                     failures.append(f"{role} image {image.name}: opened={opened} edited={edited}")
 
-    _run_in_thread(run_all)  # its own loop: Playwright may hold this thread's
+    run_async(run_all)  # its own loop: Playwright may hold this thread's
     channel_layers.backends = {}
     assert not failures, "\n".join(failures)
-
-
-def _run_in_thread(coro_fn):
-    import asyncio
-    import threading
-
-    out = {}
-
-    def target():
-        try:
-            asyncio.run(coro_fn())
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            out["error"] = exc
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join(180)
-    if "error" in out:
-        raise out["error"]
