@@ -9,13 +9,18 @@ A dirty rectangle only needs the tiles it touches re-encoded: ``update_tiles`` r
 full-resolution tiles from the new pixels and rebuilds the coarser tiles above them from their
 (up to four) child tiles on disk with the same 2x2 mean, so for PNG tiles the result is identical
 to a fresh pyramid (JPEG tiles: equal up to the re-encoding loss of the children).
+
+Publishing is by rename only: every pyramid is built in a hidden folder next to its destination
+(the same file system; a temp folder under /tmp may be another one, where a "move" is a copy
+that a viewer can catch half done) and renamed into place. ``publish_pyramids`` replaces a whole
+set (original, cutout, mask) in one atomic folder swap.
 """
 from __future__ import annotations
 
 import math
 import os
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -108,36 +113,139 @@ def _safe_name(name: str) -> str:
     return name
 
 
-def build_pyramid(array, out_dir, name: str, fmt: str = "png") -> dict:
-    """Write a DZI pyramid of a uint8 image or mask (HxW, HxWx3, HxWx4).
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux renameat2 RENAME_EXCHANGE). False where
+    the system or the file system cannot, so the caller falls back to two renames."""
+    import ctypes
+    import errno
 
-    Returns {"width", "height", "tile_size", "overlap", "format", "levels"}. Writes into a
-    temporary folder and renames it into place, so a viewer never sees half a pyramid.
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _publish(new: Path, final: Path) -> None:
+    """Put the finished folder or file ``new`` at ``final`` by renaming, never copying (both must
+    be on one file system, else the rename fails): a reader sees the old entry or the new one.
+
+    An existing folder is swapped out atomically where the system allows (Linux); elsewhere it is
+    renamed aside first, so for an instant there is nothing at ``final``, never a half-written one.
+    """
+    if not os.path.lexists(final) or (not new.is_dir() and not final.is_dir()):
+        os.replace(new, final)  # onto nothing, or a file onto a file: one atomic rename everywhere
+        return
+    if _exchange(new, final):
+        _remove(new)  # ``new`` now holds the old version
+        return
+    aside = final.with_name(f".{final.name}.old-{secrets.token_hex(6)}")
+    os.rename(final, aside)
+    try:
+        os.rename(new, final)
+    except OSError:
+        os.rename(aside, final)  # put the old one back rather than serve nothing
+        raise
+    _remove(aside)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _staging_dir(final: Path) -> Path:
+    """A new empty folder next to ``final`` (its parent must exist), hidden by its leading dot.
+    Made with os.mkdir so it gets the usual permissions (mkdtemp's are private to the owner)."""
+    for _ in range(100):
+        path = final.with_name(f".{final.name}.part-{secrets.token_hex(6)}")
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
+    raise MaskError(f"could not make a staging folder next to {final}")
+
+
+def _dzsave(a: np.ndarray, base: Path, fmt: str) -> None:
+    """libvips writes ``base.dzi`` and ``base_files/`` for a checked uint8 array."""
+    suffix = ".png[compression=3]" if fmt == "png" else f".jpeg[Q={JPEG_QUALITY}]"
+    im = _vips_image(a)
+    if fmt == "jpeg" and im.bands == 4:
+        im = im.flatten(background=[255, 255, 255])  # JPEG has no alpha
+    im.dzsave(str(base), tile_size=TILE_SIZE, overlap=OVERLAP, suffix=suffix, layout="dz", depth="onepixel")
+    (base.parent / f"{base.name}_files" / "vips-properties.xml").unlink(missing_ok=True)
+
+
+def _info(a: np.ndarray, fmt: str) -> dict:
+    h, w = a.shape[:2]
+    return {"width": w, "height": h, "tile_size": TILE_SIZE, "overlap": OVERLAP, "format": fmt,
+            "levels": level_count(w, h)}
+
+
+def build_pyramid(array, out_dir, name: str, fmt: str = "png") -> dict:
+    """Write a DZI pyramid of a uint8 image or mask (HxW, HxWx3, HxWx4) as ``out_dir/name.dzi``
+    and ``out_dir/name_files/``.
+
+    Returns {"width", "height", "tile_size", "overlap", "format", "levels"}. The pyramid is built
+    in a hidden folder inside ``out_dir`` (never under /tmp: a move across file systems is a
+    copy) and renamed into place, tiles first and then the .dzi, so a viewer never gets a
+    half-written pyramid. To replace several pyramids together use ``publish_pyramids``.
     """
     a = _check_array(array)
     fmt = _fmt(fmt)
     name = _safe_name(name)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    h, w = a.shape[:2]
-    suffix = ".png[compression=3]" if fmt == "png" else f".jpeg[Q={JPEG_QUALITY}]"
-    im = _vips_image(a)
-    if fmt == "jpeg" and im.bands == 4:
-        im = im.flatten(background=[255, 255, 255])  # JPEG has no alpha
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=out_dir))
+    tmp = _staging_dir(out_dir / name)
     try:
-        im.dzsave(str(tmp / name), tile_size=TILE_SIZE, overlap=OVERLAP, suffix=suffix,
-                  layout="dz", depth="onepixel")
-        (tmp / f"{name}_files" / "vips-properties.xml").unlink(missing_ok=True)
-        final_files = out_dir / f"{name}_files"
-        if final_files.exists():
-            shutil.rmtree(final_files)
-        os.replace(tmp / f"{name}_files", final_files)
-        os.replace(tmp / f"{name}.dzi", out_dir / f"{name}.dzi")
+        _dzsave(a, tmp / name, fmt)
+        _publish_into(tmp, out_dir, name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"width": w, "height": h, "tile_size": TILE_SIZE, "overlap": OVERLAP, "format": fmt,
-            "levels": level_count(w, h)}
+    return _info(a, fmt)
+
+
+def _publish_into(tmp: Path, out_dir: Path, name: str) -> None:
+    """Move ``tmp/name_files`` and ``tmp/name.dzi`` (built by ``_dzsave``) into ``out_dir``."""
+    _publish(tmp / f"{name}_files", out_dir / f"{name}_files")
+    _publish(tmp / f"{name}.dzi", out_dir / f"{name}.dzi")
+
+
+def publish_pyramids(dest_dir, layers: dict) -> dict:
+    """Build several pyramids and put them at ``dest_dir`` in one step.
+
+    layers: {name: (array, fmt)}, e.g. {"original": (rgb, "jpeg"), "cutout": (rgba, "png")}.
+    Everything is written to a hidden sibling of ``dest_dir`` (same parent, same file system),
+    then that folder replaces ``dest_dir`` by an atomic swap (see ``_publish``): a viewer sees
+    the whole old set or the whole new set. Returns {name: build_pyramid-style info}.
+    """
+    dest = Path(dest_dir)
+    if not layers:
+        raise MaskError("publish_pyramids needs at least one layer")
+    checked = {_safe_name(n): (_check_array(a), _fmt(f)) for n, (a, f) in layers.items()}
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists() and not dest.is_dir():
+        raise MaskError(f"{dest} exists and is not a folder")
+    tmp = _staging_dir(dest)
+    try:
+        info = {}
+        for n, (a, f) in checked.items():
+            _dzsave(a, tmp / n, f)
+            info[n] = _info(a, f)
+        _publish(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return info
 
 
 def tile_path(out_dir, name: str, level: int, col: int, row: int, fmt: str = "png") -> Path:

@@ -89,3 +89,77 @@ def test_jpeg_pyramid_and_bad_input(tmp_path):
         tiles.build_pyramid(a.astype(float), tmp_path, "o")
     with pytest.raises(MaskError, match="plain file name"):
         tiles.build_pyramid(a, tmp_path, "../escape")
+
+
+def _listing(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_pyramid_is_built_beside_its_destination_and_renamed_in(tmp_path, monkeypatch):
+    """Nothing is staged in the system temp folder or copied: a move across file systems is a
+    copy a viewer could catch half done. While libvips writes, the old pyramid stays whole."""
+    system_tmp = tmp_path / "systmp"
+    system_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(system_tmp))
+    monkeypatch.setattr("tempfile.tempdir", str(system_tmp))
+
+    def no_copy(*a, **k):
+        raise AssertionError("pyramids are published by rename, never copied")
+    monkeypatch.setattr("shutil.move", no_copy)
+    monkeypatch.setattr("shutil.copytree", no_copy)
+
+    out = tmp_path / "view"
+    old = np.zeros((300, 520), np.uint8)
+    tiles.build_pyramid(old, out, "mask")
+    before = _listing(out)
+    seen = {}
+    real_dzsave = tiles._dzsave
+
+    def watching(a, base, fmt):
+        assert base.parent.parent == out  # staged inside the destination folder
+        real_dzsave(a, base, fmt)
+        seen["during"] = _listing(out)
+        seen["old tile"] = _read(out / "mask_files/10/0_0.png").max()
+    monkeypatch.setattr(tiles, "_dzsave", watching)
+    tiles.build_pyramid(np.full((300, 520), 255, np.uint8), out, "mask")
+    # While the new pyramid was written, the served one was the old one, complete.
+    assert [p for p in seen["during"] if not p.startswith(".")] == before and seen["old tile"] == 0
+    assert _listing(out) == before  # no staging folder left over
+    assert _read(out / "mask_files/10/2_1.png").min() == 255
+    assert list(system_tmp.iterdir()) == []
+
+
+def test_failed_build_leaves_the_old_pyramid(tmp_path, monkeypatch):
+    out = tmp_path / "view"
+    tiles.build_pyramid(np.zeros((40, 60), np.uint8), out, "mask")
+    before = _listing(out)
+
+    def broken(a, base, fmt):
+        (base.parent / f"{base.name}_files").mkdir()
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(tiles, "_dzsave", broken)
+    with pytest.raises(OSError, match="No space"):
+        tiles.build_pyramid(np.full((40, 60), 255, np.uint8), out, "mask")
+    assert _listing(out) == before and _read(out / "mask_files/6/0_0.png").max() == 0
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["atomic-swap", "rename-aside"])
+def test_publish_pyramids_swaps_the_whole_set(tmp_path, monkeypatch, exchange):
+    if not exchange:  # a system without renameat2(RENAME_EXCHANGE)
+        monkeypatch.setattr(tiles, "_exchange", lambda a, b: False)
+    dest = tmp_path / "img" / "tiles"
+    rgb = np.full((90, 130, 3), 40, np.uint8)
+    rgba = np.dstack([rgb, np.full((90, 130), 255, np.uint8)])
+    info = tiles.publish_pyramids(dest, {"original": (rgb, "jpeg"), "cutout": (rgba, "png")})
+    assert set(info) == {"original", "cutout"} and info["cutout"]["levels"] == 9
+    first = _listing(dest)
+    assert "original.dzi" in first and "cutout_files/8/0_0.png" in first
+    (dest / "stale-from-old-version.txt").write_text("x")
+    tiles.publish_pyramids(dest, {"original": (rgb + 100, "jpeg"), "cutout": (rgba, "png")})
+    assert _listing(dest) == first  # replaced as a whole: nothing of the old set remains
+    assert _read(dest / "original_files/8/0_0.jpeg").mean() > 120
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["tiles"]  # no staging or old copies
+    with pytest.raises(MaskError, match="plain file name"):
+        tiles.publish_pyramids(dest, {"a/b": (rgb, "png")})
+    with pytest.raises(MaskError, match="at least one"):
+        tiles.publish_pyramids(dest, {})
