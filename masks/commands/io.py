@@ -67,11 +67,29 @@ def _read_path_file(path: str) -> str:
     return text
 
 
+def _load_photo(path):
+    """The photo in sRGB. A TIFF, JPEG or PSD must also have readable Photoshop resources: a
+    damaged path block is refused with its name and fault, not silently dropped from what the
+    command writes (the web ingest decides for itself)."""
+    from masks.clippath import read_paths
+    from masks.errors import ClipPathError
+    from masks.imageio import load_image, read_bytes
+
+    data = read_bytes(path)
+    img = load_image(data)
+    if img.format in ("TIFF", "JPEG", "MPO", "PSD"):
+        try:
+            read_paths(data)
+        except ClipPathError as exc:
+            raise ClipPathError(f"{pathlib.Path(path).name}: malformed Photoshop path resource: {exc}") from None
+    return img
+
+
 def _image_and_mask(args):
     """The photo (sRGB) and its mask, which must have the photo's size."""
-    from masks.imageio import load_image, load_mask
+    from masks.imageio import load_mask
 
-    img = load_image(args.image)
+    img = _load_photo(args.image)
     h, w = img.rgb.shape[:2]
     return img, load_mask(args.mask, size=(w, h))
 
@@ -80,10 +98,10 @@ def _image_and_mask(args):
 
 @_guarded
 def cmd_segment(args) -> int:
-    from masks.imageio import encode_png, load_image
+    from masks.imageio import encode_png
     from masks.segment import make_segmenter
 
-    img = load_image(args.image)
+    img = _load_photo(args.image)
     seg = make_segmenter(args.model, args.family)
     alpha = seg.segment(img.rgb)
     _write(args.output, encode_png(alpha))
@@ -163,12 +181,11 @@ def cmd_tiles(args) -> int:
     import numpy as np
 
     from masks import tiles
-    from masks.imageio import load_image
 
     out = pathlib.Path(args.output)
     if out.exists() and not out.is_dir():
         raise MaskError(f"{out} exists and is not a folder")
-    img, mask = _image_and_mask(args) if args.mask else (load_image(args.image), None)
+    img, mask = _image_and_mask(args) if args.mask else (_load_photo(args.image), None)
     info = {"original": tiles.build_pyramid(img.rgb, out, "original", fmt=args.format)}
     if mask is not None:
         info["mask"] = tiles.build_pyramid(mask, out, "mask", fmt="png")

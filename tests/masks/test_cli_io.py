@@ -86,6 +86,53 @@ def test_bad_images_every_command(files, capsys, tmp_path, name, words):
     assert not (tmp_path / "m.png").exists() and not (tmp_path / "x.png").exists()
 
 
+def _every_command(src, d, tmp_path):
+    """Each I/O command, given ``src`` where it reads a picture (photo or mask)."""
+    return (["segment", src, "-o", tmp_path / "m.png"],
+            ["trace", src, "-o", tmp_path / "p.svg"],
+            ["export", src, "--mask", d / "gt.png", "--format", "tiff", "-o", tmp_path / "x.tif"],
+            ["export", d / "photo.png", "--mask", src, "--format", "png", "-o", tmp_path / "x.png"],
+            ["clippath", "read", src, "--json"],
+            ["tiles", src, "-o", tmp_path / "t"],
+            ["tiles", d / "photo.png", "--mask", src, "-o", tmp_path / "t"],
+            ["color", src, "--mask", d / "gt.png", "--region", "0,0,10,10", "--swatch", "#b76e79"],
+            ["color", d / "photo.png", "--mask", src, "--region", "0,0,10,10", "--swatch", "#b76e79"])
+
+
+def test_malformed_resource_block_every_command(files, capsys, tmp_path):
+    """A TIFF whose Photoshop path block is broken (25 bytes, not whole 26-byte records): every
+    command names the path and the fault and writes nothing, whether the file is photo or mask."""
+    d, _ = files
+    for argv in _every_command(d / "badpath.tif", d, tmp_path):
+        rc, _, err = run(capsys, *argv)
+        assert_clean_error(rc, err, "Broken", "26-byte")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_nan_everywhere_a_number_or_path_goes(files, capsys, tmp_path):
+    """NaN in path data (an SVG for --clip-path, bare path data) and in numeric options."""
+    d, _ = files
+    bare = tmp_path / "bare.txt"
+    bare.write_text("M0 0L10 nan L5 5Z")
+    photo, gt = d / "photo.png", d / "gt.png"
+    cases = [(["export", photo, "--mask", gt, "--format", fmt, "--clip-path", clip, "-o", tmp_path / f"o.{fmt}"],
+              ["path data"]) for fmt in ("jpeg", "tiff", "psd", "svg") for clip in (d / "nan.svg", bare)]
+    cases += [
+        (["trace", gt, "-o", tmp_path / "p.svg", "--tolerance", "nan"], ["tolerance"]),
+        (["trace", gt, "-o", tmp_path / "p.svg", "--inset", "NaN"], ["inset"]),
+        (["trace", gt, "-o", tmp_path / "p.svg", "--tolerance", "inf"], ["tolerance"]),
+        (["color", photo, "--mask", gt, "--region", "nan,0,10,10", "--swatch", "#b76e79"], ["X,Y,W,H"]),
+        (["color", photo, "--mask", gt, "--region", "0,0,320,240", "--swatch", "#b76e79", "--tolerance", "nan"],
+         ["tolerance"]),
+        (["export", photo, "--mask", gt, "--format", "jpeg", "--background", "#nannan", "-o", tmp_path / "b.jpg"],
+         ["rrggbb"]),
+    ]
+    for argv, words in cases:
+        rc, _, err = run(capsys, *argv)
+        assert_clean_error(rc, err, *words)
+    assert [p.name for p in tmp_path.iterdir()] == ["bare.txt"]
+
+
 def test_segment_with_missing_or_broken_model(files, capsys, tmp_path):
     d, _ = files
     rc, _, err = run(capsys, "segment", d / "photo.png", "-o", tmp_path / "m.png", "--model", tmp_path / "none.onnx")
