@@ -2,7 +2,7 @@
 // in one of the compare modes, over a matte. Only visible tiles are fetched and drawn; above
 // 100 % they are drawn without smoothing (one image pixel = a hard-edged square), with a pixel
 // grid from 800 %. Tools draw their vector previews and cursors through `overlays`.
-import { clamp } from "./geometry.js";
+import { clamp, footprint, intersects, parsePath, pathBounds, strokeBounds } from "./geometry.js";
 import { Pyramid, TileCache, MaskRevisions } from "./tiles.js";
 
 export const MIN_ZOOM = 0.1, MAX_ZOOM = 8; // 10 %–800 %
@@ -72,7 +72,6 @@ export class Viewer {
     });
     // keep the image point at the pane centre where it was
     if (this.panes[0] && oldW !== this.panes[0].w) this.ox += (this.panes[0].w - oldW) / 2;
-    this.scratch = scratchCanvas(Math.round(this.panes[0].w * dpr), Math.round(H * dpr));
     this.requestDraw();
   }
   paneAt(clientX) {
@@ -357,58 +356,92 @@ export class Viewer {
     ctx.stroke(); ctx.restore();
   }
 
-  // Vector previews of edits not yet in the server's tiles: the shape of the op, filled with
-  // what the view would show there once it is applied (the photo for keep/add, the matte for
-  // remove/subtract).
+  // Vector previews of edits not yet in the server's tiles: the op's shape becomes a clip path
+  // on the pane itself, and inside it the view is drawn as it will be once the op is applied
+  // (the photo for keep/add, the matte for remove/subtract). No offscreen canvas and no
+  // full-pane composite per frame: only the tiles under the shape's bounding box are drawn
+  // again, and the clip path of a growing stroke is extended, not rebuilt.
   drawPreviews(ctx, pane, content, L, tiles, want) {
     const list = this.previews();
     if (!list.length || content === "original" || content === "diff") return;
-    const sc = this.scratch, sx = sc.getContext("2d");
-    if (sc.width !== pane.canvas.width || sc.height !== pane.canvas.height) { sc.width = pane.canvas.width; sc.height = pane.canvas.height; }
+    const s = this.scale * pane.dpr, W = pane.canvas.width, H = pane.canvas.height;
     for (const op of list) {
+      const shape = previewShape(op);
+      if (!shape) continue;
       const keeps = op.type === "stroke" ? op.mode === "keep" : op.mode === "add";
-      sx.setTransform(1, 0, 0, 1, 0, 0); sx.globalCompositeOperation = "source-over"; sx.globalAlpha = 1;
-      sx.clearRect(0, 0, sc.width, sc.height);
-      this.drawShape(sx, pane, op);
-      sx.globalCompositeOperation = "source-in";
-      sx.setTransform(1, 0, 0, 1, 0, 0);
-      sx.imageSmoothingEnabled = ctx.imageSmoothingEnabled;
-      if (keeps) {
-        if (content === "mask") { sx.fillStyle = "#fff"; sx.fillRect(0, 0, sc.width, sc.height); }
-        else this.drawLayer(sx, pane, "orig", L, tiles, want);
-      } else if (content === "mask") { sx.fillStyle = "#000"; sx.fillRect(0, 0, sc.width, sc.height); }
-      else if (content === "red") { this.drawLayer(sx, pane, "orig", L, tiles, want); sx.fillStyle = "rgba(255,0,0,0.5)"; sx.fillRect(0, 0, sc.width, sc.height); }
-      else { sx.fillStyle = this.matteStyle(sx); sx.fillRect(0, 0, sc.width, sc.height); }
-      ctx.setTransform(1, 0, 0, 1, 0, 0);
-      ctx.drawImage(sc, 0, 0);
+      const under = shape.bounds ? tiles.filter(([c, r]) => intersects(this.pyramid.tileRect(L, c, r), shape.bounds)) : tiles;
+      for (const { path, rule, alpha } of shape.clips) {
+        ctx.save();
+        ctx.setTransform(s, 0, 0, s, this.ox * pane.dpr, this.oy * pane.dpr);
+        ctx.clip(path, rule); // the clip keeps the transform it was made with
+        ctx.setTransform(1, 0, 0, 1, 0, 0);
+        const a = alpha * (op.opacity ?? 1);
+        const fill = (style) => { ctx.globalAlpha = a; ctx.fillStyle = style; ctx.fillRect(0, 0, W, H); ctx.globalAlpha = 1; };
+        if (keeps) {
+          if (content === "mask") fill("#fff");
+          else this.drawLayer(ctx, pane, "orig", L, under, want, a);
+        } else if (content === "mask") fill("#000");
+        else if (content === "red") { this.drawLayer(ctx, pane, "orig", L, under, want, a); fill("rgba(255,0,0,0.5)"); }
+        else fill(this.matteStyle(ctx));
+        ctx.restore();
+      }
     }
   }
-  drawShape(x, pane, op) {
-    const s = this.scale * pane.dpr;
-    x.setTransform(s, 0, 0, s, this.ox * pane.dpr, this.oy * pane.dpr);
-    x.fillStyle = "#fff"; x.strokeStyle = "#fff";
-    if (op.type === "stroke") {
-      const pts = op.points, r = op.radius, inner = r * op.hardness;
-      const trace = (rad, a) => {
-        x.globalAlpha = a * op.opacity;
-        if (pts.length === 1) { x.beginPath(); x.arc(pts[0][0], pts[0][1], rad, 0, 2 * Math.PI); x.fill(); return; }
-        x.lineWidth = 2 * rad; x.lineCap = "round"; x.lineJoin = "round";
-        x.beginPath(); x.moveTo(pts[0][0], pts[0][1]);
-        for (let i = 1; i < pts.length; i++) x.lineTo(pts[i][0], pts[i][1]);
-        x.stroke();
-      };
-      if (inner < r) trace(r, 0.5);
-      if (inner > 0) trace(inner, 1);
-      x.globalAlpha = 1;
-    } else if (op.type === "path") {
-      const p = new Path2D(op.d);
-      if (op.mode === "intersect") {
-        x.fillRect(-1e7, -1e7, 2e7, 2e7);
-        x.globalCompositeOperation = "destination-out";
-        x.fill(p, op.fill_rule);
-        x.globalCompositeOperation = "source-over";
-      } else x.fill(p, op.fill_rule);
+}
+
+// The preview geometry of an op in image px: clip paths with the alpha each is filled at, and
+// the bounding box (null: the whole frame). A stroke is the union of discs along its polyline
+// (discs at the points, quads along the segments, all wound the same way so the nonzero rule
+// unites them): an outer clip at radius (half alpha, the soft rim) and an inner one at
+// radius × hardness (full alpha). Cached per points array, extended as the stroke grows.
+const strokeShapes = new WeakMap(); // points array -> {n, radius, hardness, outer, inner, bounds}
+const pathShapes = new WeakMap(); // op -> shape
+function previewShape(op) {
+  if (op.type === "stroke") {
+    const pts = op.points;
+    if (!pts || !pts.length) return null;
+    let c = strokeShapes.get(pts);
+    if (!c || c.radius !== op.radius || c.hardness !== op.hardness || c.n > pts.length) {
+      c = { n: 0, radius: op.radius, hardness: op.hardness, outer: new Path2D(), inner: new Path2D() };
+      strokeShapes.set(pts, c);
     }
+    if (c.n < pts.length) {
+      const fp = footprint(op.radius, op.hardness);
+      addCapsules(c.outer, pts, c.n, fp.outer);
+      if (fp.inner > 0) addCapsules(c.inner, pts, c.n, fp.inner);
+      c.n = pts.length;
+      c.bounds = strokeBounds(pts, op.radius);
+      c.clips = [{ path: c.outer, rule: "nonzero", alpha: fp.inner < fp.outer ? 0.5 : 1 }];
+      if (fp.inner > 0 && fp.inner < fp.outer) c.clips.push({ path: c.inner, rule: "nonzero", alpha: 1 });
+    }
+    return c;
+  }
+  if (op.type !== "path" || !op.d) return null;
+  let c = pathShapes.get(op);
+  if (!c) {
+    const own = new Path2D(op.d);
+    if (op.mode === "intersect") { // everything outside the path goes
+      const p = new Path2D();
+      p.rect(-1e6, -1e6, 2e6, 2e6);
+      p.addPath(own);
+      c = { clips: [{ path: p, rule: "evenodd", alpha: 1 }], bounds: null };
+    } else c = { clips: [{ path: own, rule: op.fill_rule || "nonzero", alpha: 1 }], bounds: pathBounds(parsePath(op.d)) };
+    pathShapes.set(op, c);
+  }
+  return c;
+}
+// Discs of radius `rad` at points[from..] and the quads joining them to their predecessors.
+function addCapsules(p, pts, from, rad) {
+  if (rad <= 0) return;
+  for (let i = from; i < pts.length; i++) {
+    const [x, y] = pts[i];
+    p.moveTo(x + rad, y); p.arc(x, y, rad, 0, 2 * Math.PI);
+    if (i === 0) continue;
+    const [ax, ay] = pts[i - 1], dx = x - ax, dy = y - ay, len = Math.hypot(dx, dy);
+    if (!len) continue;
+    const nx = (-dy / len) * rad, ny = (dx / len) * rad;
+    // a−n, b−n, b+n, a+n: the same winding as the arcs (positive), whatever the direction
+    p.moveTo(ax - nx, ay - ny); p.lineTo(x - nx, y - ny); p.lineTo(x + nx, y + ny); p.lineTo(ax + nx, ay + ny); p.closePath();
   }
 }
 
