@@ -315,14 +315,25 @@ def _trapped_background(c: _Ctx):
     return out
 
 
+def _largest_flat_patch(c: _Ctx, sl, core, flat_q) -> int:
+    """Area (working px) of the largest compact patch of ``core`` that is the backdrop at its
+    noise level (``D_enclosed <= flat_q``, opened by 3×3 so that scattered near-backdrop pixels
+    of a reflection do not count): a window of negative space inside the hole."""
+    flat = (core & (c.D_enclosed[sl] <= flat_q)).astype(np.uint8)
+    flat = cv2.morphologyEx(flat, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
+    return int(stats[1:, 4].max()) if n > 1 else 0
+
+
 def _holes(c: _Ctx):
     """Enclosed holes in the mask whose pixels are not plain backdrop: hole_in_object.
 
     Negative space shows the backdrop at its noise level. A hole whose pixels sit off it —
     metal, a stone, or polished metal and highlights that only come close to the backdrop's
     colour, with the structure of a reflection — was punched into the object. Holes that are
-    part backdrop and part object (a cut-away prong next to a gallery window) are left to the
-    clipped-detail detector.
+    part object and part a compact window of plain backdrop (a cut-away prong that merged with a
+    gallery window) are left to the clipped-detail detector; a reflection's near-backdrop pixels
+    are scattered, a window's are one patch.
     """
     u2 = c.u * c.u
     out = []
@@ -340,9 +351,8 @@ def _holes(c: _Ctx):
         med, q75 = float(np.median(d)), float(np.percentile(d, 75))
         if med <= flat_med and q75 <= flat_q:
             continue  # the backdrop itself: negative space, rightly cut out
-        flat_frac = float((d <= flat_q).mean())
         obj_frac = float((d > obj_thr).mean())
-        if flat_frac >= 0.3 and obj_frac >= 0.2:
+        if obj_frac >= 0.2 and _largest_flat_patch(c, sl, core, flat_q) >= max(20, 20 * u2):
             continue  # backdrop and object side by side: a part cut away next to negative space
         area = int(comp.sum())
         region = np.zeros(c.M.shape, bool)
@@ -425,7 +435,7 @@ def _jagged_edge(c: _Ctx):
         if teeth < 3 or total < 40 * u2:
             continue
         # steps are a few pixels deep; object missing far beyond the edge is a clipped part
-        if (c.dist_out[sl][ct] > 5.0 * c.u).mean() > 0.25:
+        if ct.any() and (c.dist_out[sl][ct] > 5.0 * c.u).mean() > 0.25:
             continue
         length = max(1, int((edge[sl] & zone).sum()))
         region = np.zeros(c.M.shape, bool)

@@ -3,6 +3,10 @@
 A finding matches a planted defect of the same kind whose bbox it overlaps. Recall is per kind
 (matched defects / planted); a false finding matches no defect of its kind. The ground-truth
 masks are analysed too: every finding there is false.
+
+Image ``i`` of a run with seed ``S`` is painted and degraded with seed ``S * 100_000 + i``, so
+runs with different seeds (up to 100 000 images each) share no image: a seed used to tune the
+detectors says nothing about another seed's figures.
 """
 from __future__ import annotations
 
@@ -11,6 +15,9 @@ import time
 import numpy as np
 
 from masks import qa, synth
+from masks.errors import MaskError
+
+IMAGES_PER_SEED = 100_000  # image seeds of one run: seed * IMAGES_PER_SEED + 0 … count − 1
 
 
 def _overlap(a, b) -> bool:
@@ -35,6 +42,8 @@ def score(findings, defects):
 
 def run(count: int = 200, seed: int = 0, size=(800, 600), progress=None) -> dict:
     """Score ``count`` synthetic images (kinds and backdrops in turn). Returns a dict of figures."""
+    if not 1 <= count <= IMAGES_PER_SEED:
+        raise MaskError(f"count: between 1 and {IMAGES_PER_SEED}, got {count}")
     planted = {k: 0 for k in synth.DEFECT_KINDS}
     found = {k: 0 for k in synth.DEFECT_KINDS}
     false_by_kind = {k: 0 for k in qa.KINDS}
@@ -45,8 +54,9 @@ def run(count: int = 200, seed: int = 0, size=(800, 600), progress=None) -> dict
     for i in range(count):
         kind = synth.KINDS[i % len(synth.KINDS)]
         backdrop = synth.BACKDROPS[(i // len(synth.KINDS)) % len(synth.BACKDROPS)]
-        s = synth.generate(kind, seed + i, size, backdrop)
-        ai, defects = synth.degrade(s.image, s.alpha, seed + i)
+        image_seed = seed * IMAGES_PER_SEED + i
+        s = synth.generate(kind, image_seed, size, backdrop)
+        ai, defects = synth.degrade(s.image, s.alpha, image_seed)
         t0 = time.perf_counter()
         report = qa.analyse(s.image, ai)
         t_analyse.append(time.perf_counter() - t0)
@@ -55,7 +65,7 @@ def run(count: int = 200, seed: int = 0, size=(800, 600), progress=None) -> dict
             planted[d.kind] += 1
             found[d.kind] += ok
             if not ok:
-                misses.append({"image": i, "kind": kind, "backdrop": backdrop, "defect": d.to_dict()})
+                misses.append({"image": i, "image_seed": image_seed, "kind": kind, "backdrop": backdrop, "defect": d.to_dict()})
         for f in report.findings:
             if not any(d.kind == f.kind and _overlap(f.bbox, d.bbox) for d in defects):
                 false_by_kind[f.kind] += 1
