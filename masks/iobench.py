@@ -60,6 +60,8 @@ def segment_bench(seeds=(1, 2, 3), backdrops=synth.BACKDROPS, size=(800, 600), o
     from masks.segment import BackdropSegmenter, plain_threshold
 
     seg = BackdropSegmenter()
+    # pymatting compiles its solver (numba) on first use: once, untimed, so s/image is steady state.
+    seg.segment(synth.generate(synth.KINDS[-1], 0, size=(320, 240)).image)
     rows = {}
     out(f"segmentation on masks.synth {size[0]}x{size[1]}, seeds {list(seeds)}, backdrops {list(backdrops)}")
     out(f"{'kind':9} {'IoU ours':>9} {'IoU thr':>8} {'edge err ours px':>17} {'edge err thr px':>16} {'s/image':>8}")

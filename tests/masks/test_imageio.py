@@ -142,3 +142,19 @@ def test_sixteen_bit_grey_is_scaled():
     Image.fromarray(a16).save(buf, "PNG")
     m = imageio.load_mask(buf.getvalue())
     assert m.dtype == np.uint8 and m[1, 1] == 255 and m[0, 0] == 0
+
+
+def test_exif_orientation_applied_and_upright_photo_unchanged():
+    """Pixels come out the way viewers show them: orientation 6 means 'rotate 90° clockwise'."""
+    arr = np.zeros((40, 60, 3), np.uint8)
+    arr[:, :30] = (250, 20, 20)   # left half red
+    arr[:, 30:] = (20, 20, 250)   # right half blue
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    turned = imageio.load_image(_jpeg(arr, exif=exif.tobytes()))
+    assert turned.rgb.shape == (60, 40, 3)
+    # Rotated clockwise: the left (red) half is now on top.
+    assert turned.rgb[5, 20, 0] > 200 and turned.rgb[55, 20, 2] > 200
+    upright = imageio.load_image(_jpeg(arr))
+    assert upright.rgb.shape == (40, 60, 3) and upright.rgb.flags.c_contiguous
+    assert upright.rgb[20, 5, 0] > 200 and upright.rgb[20, 55, 2] > 200
