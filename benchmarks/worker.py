@@ -1,11 +1,10 @@
 """A Celery worker of ``jewelreview.celery.app`` for the scale tests and benchmarks.
 
-``python -m benchmarks.worker worker -c 1 ...`` is ``celery -A jewelreview worker ...`` plus two
-test-only knobs read from the environment:
+``python -m benchmarks.worker worker -c 1 ...`` is ``celery -A jewelreview worker ...`` plus a
+test-only knob read from the environment (the Redis broker's visibility timeout — how long a
+task whose worker died waits before another worker gets it — is the settings'
+``CELERY_VISIBILITY_TIMEOUT``; the fault tests set a few seconds):
 
-* ``JR_VISIBILITY_TIMEOUT`` (s): the Redis broker's visibility timeout, i.e. how long an
-  unacknowledged task waits before another worker gets it when its worker died (Celery's default
-  is one hour; a fault test cannot wait that long).
 * ``JR_FAULT_PAUSE_BEFORE_RENAME`` (fnmatch pattern of a destination path) and
   ``JR_FAULT_MARKER`` (a file): the first time this worker is about to ``os.replace`` a finished
   temporary file onto a matching path, it creates the marker and stops there until it is killed.
@@ -41,9 +40,6 @@ def main(argv: list[str]) -> None:
     django.setup()
     from jewelreview.celery import app
 
-    timeout = os.environ.get("JR_VISIBILITY_TIMEOUT")
-    if timeout:
-        app.conf.broker_transport_options = {"visibility_timeout": float(timeout)}
     pattern = os.environ.get("JR_FAULT_PAUSE_BEFORE_RENAME")
     if pattern:
         _install_pause(pattern, os.environ["JR_FAULT_MARKER"])

@@ -45,6 +45,7 @@ class Reviewer:
         self.synced = asyncio.Event()
         self.welcome: dict | None = None
         self.reconnects = 0
+        self.retry_errors = 0  # "try again" error frames (the server's database was unreachable)
         self.closing = False
         self._reader: asyncio.Task | None = None
         self._lock = asyncio.Lock()
@@ -91,6 +92,12 @@ class Reviewer:
                     last_exc = exc
                     self.server = (self.server + 1) % len(self.servers)
                     await asyncio.sleep(min(0.05 * (attempt + 1), 0.5))
+                    continue
+                if first.get("type") == "error" and first.get("retry"):
+                    # the server cannot reach its database for now: try again, as the page does
+                    last_exc = ConnectionError(first.get("message"))
+                    await ws.close()
+                    await asyncio.sleep(min(0.2 * (attempt + 1), 2.0))
                     continue
                 if first.get("type") != "welcome":
                     await ws.close()
@@ -144,6 +151,8 @@ class Reviewer:
                 fut.set_result(frame["seq"])
         elif kind == "error":
             self.errors.append(frame)
+            if frame.get("retry"):
+                self.retry_errors += 1  # the server closes this socket; pending edits are re-sent
             cid = frame.get("client_id")
             fut = self.waiters.pop(cid, None) if cid else None
             if cid:

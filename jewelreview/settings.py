@@ -88,7 +88,18 @@ TEMPLATES = [
 ]
 
 _default_db = f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
-DATABASES = {"default": dj_database_url.config(default=_default_db, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+DATABASES = {"default": dj_database_url.config(default=_default_db)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Persistent connections: a new PostgreSQL connection costs several ms of the websocket
+    # consumer's single database thread per message (the edit ack waited ~1 s behind them under
+    # load). Health checks make a connection PostgreSQL dropped (restart, network cut) be
+    # replaced at the next request instead of failing it. DB_CONN_MAX_AGE=0 turns it off.
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", True)
+    # a dead server is noticed in seconds, not after the kernel's TCP timeout (s)
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5)
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if DATABASES["default"]["NAME"] != ":memory:":
         Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
@@ -154,6 +165,12 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # a deployment (or a test run) sharing one broker with others keeps its tasks on its own queue
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
+    # With Redis as the broker, a task taken by a worker that then died is handed to another
+    # only after the visibility timeout (s); Celery's default is an hour. It must stay longer
+    # than the longest task runs (a collection export: minutes), or a running task is handed
+    # out a second time (harmless, the tasks are idempotent, but wasted work).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600)}
 
 # Upload guards (bytes / pixels / members). Huge or hostile input is refused with a message.
 JEWELREVIEW = {

@@ -8,6 +8,12 @@ once (then ``render_ready``), a whole-frame change in the Celery task.
 Client → server: op, undo, redo, hello, cursor, comment, resolve.
 Server → client: welcome, ack, op, synced, render_ready, presence, cursor, comment, error.
 A refused message gets ``{"type": "error", "client_id"?, "message"}`` and changes nothing.
+
+When the database cannot be reached (at connect or for any message) the socket gets
+``{"type": "error", "retry": true, "message"}`` — without a client_id, so the client keeps the edit
+in its outbox — and is then closed with code 4503 (try again later, cf. HTTP 503). The client reconnects with
+back-off, says hello and sends its unacknowledged edits again with the same client_id; the log
+stores each once. The consumer itself never dies of it.
 """
 from __future__ import annotations
 
@@ -23,12 +29,15 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 
 from masks.errors import MaskError
+from reviews import throttle
 from reviews.services import realtime
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024  # an op is a few hundred bytes; a 5 000-point stroke fits
-RATE_PER_S, BURST = 40.0, 80.0  # messages per connection (cursor moves are sent at ≤ 20/s)
+# messages per connection (cursor moves are sent at ≤ 20/s); the HTTP edit API allows the same
+RATE_PER_S, BURST = throttle.EDIT_RATE_PER_S, throttle.EDIT_BURST
+TRY_AGAIN_LATER = 4503  # close code: try again later (daphne only sends 1000 or 3000–4999; cf. HTTP 503)
 
 
 def _client_id_of(text: str) -> str | None:
@@ -57,7 +66,10 @@ class ImageConsumer(AsyncWebsocketConsumer):
         self.user = self.scope.get("user")
         self.limiter = realtime.RateLimiter(RATE_PER_S, BURST)
         self.renders: set[asyncio.Task] = set()
+        self.closing = False  # closed by us (database unreachable): ignore what is still in flight
         await self.accept()
+        if self.scope.get("database_unavailable"):  # the session could not even be read
+            return await self.database_unavailable()
         try:
             self.image_id = int(self.scope["url_route"]["kwargs"]["image_id"])
             hello = await database_sync_to_async(self._open)()
@@ -65,6 +77,8 @@ class ImageConsumer(AsyncWebsocketConsumer):
             await self.send_frame({"type": "error", "message": str(exc) or "not allowed"})
             await self.close(code=4403)
             return
+        except realtime.DATABASE_UNAVAILABLE:
+            return await self.database_unavailable()
         self.group = realtime.group_name(self.image_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.joined = True
@@ -88,8 +102,8 @@ class ImageConsumer(AsyncWebsocketConsumer):
 
     # ------------------------------------------------------------------ incoming
     async def receive(self, text_data=None, bytes_data=None):
-        if not self.joined:
-            return  # refused at connect; the socket is closing
+        if not self.joined or self.closing:
+            return  # refused at connect, or closing; the client re-sends after reconnecting
         if text_data is None:
             return await self.error("binary frames are not accepted; send JSON text")
         if len(text_data) > MAX_MESSAGE_BYTES:
@@ -113,6 +127,8 @@ class ImageConsumer(AsyncWebsocketConsumer):
             await handler(self, msg)
         except (realtime.EditRefused, MaskError, PermissionDenied) as exc:
             await self.error(str(exc) or "not allowed", client_id)
+        except realtime.DATABASE_UNAVAILABLE:
+            await self.database_unavailable()
 
     async def on_edit(self, msg):
         kind = msg["type"]
@@ -176,6 +192,14 @@ class ImageConsumer(AsyncWebsocketConsumer):
         if client_id is not None:
             frame["client_id"] = client_id
         await self.send_frame(frame)
+
+    async def database_unavailable(self):
+        """Tell the client, then close so that it reconnects and re-sends (see the module doc)."""
+        log.warning("image %s: database unreachable; closing socket %s with %s",
+                    getattr(self, "image_id", "?"), self.conn, TRY_AGAIN_LATER)
+        self.closing = True
+        await self.send_frame({"type": "error", "retry": True, "message": realtime.DATABASE_UNAVAILABLE_MESSAGE})
+        await self.close(code=TRY_AGAIN_LATER)
 
     async def broadcast(self, frame: dict, skip: str | None = None, reply_to: str | None = None):
         """Send ``frame`` to everyone on this image; encoded once, not once per recipient."""

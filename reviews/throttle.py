@@ -11,15 +11,27 @@ Settings (``settings.JEWELREVIEW``): LOGIN_MAX_PER_USER (5), LOGIN_MAX_PER_ADDRE
 LOGIN_WINDOW_S (900).
 
 Hooked in by reviews/urls.py: ``path("login/", ThrottledLoginView.as_view(...))``.
+
+Edit rate over HTTP (``edit_allowed``, used by the edit API view): the same rate as a websocket
+(``EDIT_RATE_PER_S`` on average, ``EDIT_BURST`` at once), counted per person in fixed windows of
+``EDIT_BURST / EDIT_RATE_PER_S`` seconds in the shared count above, so several web processes
+cannot multiply it.
 """
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
+import time
 
 from django.conf import settings
 from django.contrib.auth.views import LoginView
 from django.core.cache import caches
+
+# Messages (edits, cursor moves …) per second on average and at once: a websocket's token bucket
+# (reviews.consumers) and the HTTP edit API's window both use these.
+EDIT_RATE_PER_S, EDIT_BURST = 40.0, 80.0
+_clock = time.time  # wall clock (s): windows must line up across processes
 
 _lock = threading.Lock()
 _redis_cache = None
@@ -71,6 +83,26 @@ def record_failure(request, username: str) -> None:
 
 def clear(request, username: str) -> None:
     _cache().delete(_keys(request, username)[0])
+
+
+def edit_allowed(user_id: int) -> bool:
+    """Count one edit of ``user_id`` over HTTP; False when the person's window is used up
+    (at most EDIT_BURST edits per window of EDIT_BURST / EDIT_RATE_PER_S seconds)."""
+    window = EDIT_BURST / EDIT_RATE_PER_S
+    key = f"edit:user:{int(user_id)}:{math.floor(_clock() / window)}"
+    cache = _cache()
+    cache.add(key, 0, timeout=math.ceil(window) + 1)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr: a new window
+        cache.set(key, 1, timeout=math.ceil(window) + 1)
+        count = 1
+    return count <= EDIT_BURST
+
+
+def edit_window_s() -> int:
+    """Seconds to wait after a refused edit, at most (for Retry-After)."""
+    return math.ceil(EDIT_BURST / EDIT_RATE_PER_S)
 
 
 class ThrottledLoginView(LoginView):

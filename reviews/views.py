@@ -562,9 +562,14 @@ def api_operations(request, pk: int):
                              "operations": [masklog.operation_frame(o) for o in masklog.operations_since(image, since)]})
     if request.method != "POST":
         return JsonResponse({"error": "GET or POST"}, status=405)
+    from reviews import throttle
     from reviews.services import realtime
 
     _image(request, pk, "edit_image")
+    if not throttle.edit_allowed(request.user.pk):  # the websocket's message rate, per person
+        response = JsonResponse({"error": "too many edits: slow down"}, status=429)
+        response["Retry-After"] = str(throttle.edit_window_s())
+        return response
     try:
         body = json.loads(request.body or b"{}")
         if not isinstance(body, dict):

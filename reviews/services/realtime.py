@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from PIL import Image as PILImage
 
 from masks import log as mlog
@@ -44,6 +44,13 @@ DIRECT_RENDER_PIXELS = 2048 * 2048
 
 class EditRefused(ValueError):
     """An edit the log cannot take (nothing to undo, unknown image ...); the message says why."""
+
+
+# The database could not be reached (refused, reset, timed out, dropped mid-query): nothing was
+# stored, and the same message may succeed a moment later. Any other database error is a bug.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+DATABASE_UNAVAILABLE_MESSAGE = ("the server cannot reach its database for a moment. Reconnecting: edits "
+                                "not yet acknowledged are sent again (each is stored once)")
 
 
 def group_name(image_id: int) -> str:
@@ -495,7 +502,7 @@ def cutout_tile(image: Image, seq: int, level: int, col: int, row: int) -> bytes
 
 
 __all__ = [
-    "EditRefused", "MaskError", "PermissionDenied", "RateLimiter", "LogView", "group_name", "person",
+    "EditRefused", "DATABASE_UNAVAILABLE", "DATABASE_UNAVAILABLE_MESSAGE", "MaskError", "PermissionDenied", "RateLimiter", "LogView", "group_name", "person",
     "load_image", "welcome", "record_edit", "missed_frames", "add_comment", "resolve_comment", "cursor_frame",
     "tile_info", "dzi_xml", "log_view", "edit_plan", "prerender", "mask_tile", "original_tile", "cutout_tile",
     "preview_tile", "schedule_full_render", "original_array",

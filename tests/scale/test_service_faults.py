@@ -83,6 +83,8 @@ async def test_postgres_unreachable_fails_cleanly_then_succeeds(stack, db_of, re
     await asyncio.sleep(1.0)
     assert not during.done(), "an edit was acknowledged while the database was unreachable"
     assert proxy.refused > 0, "nothing even tried the database"
+    # the socket said so (a "try again" error frame, then a clean close) instead of the consumer dying
+    assert a.retry_errors >= 1, a.errors[-3:]
 
     proxy.restore()
     seq = await asyncio.wait_for(during, 60)  # retried with the same client_id after the outage
@@ -94,4 +96,6 @@ async def test_postgres_unreachable_fails_cleanly_then_succeeds(stack, db_of, re
     await asyncio.gather(a.wait_for_seq(after[-1]), b.wait_for_seq(after[-1]))
     rows = assert_log_consistent(db, image, [a, b])
     assert len(rows) == 5 + 1 + 3
+    for server in (d1, d2):
+        assert "Exception inside application" not in server.proc.tail(500_000), server.proc.tail()
     assert_renders_identical(stack, db, image, [a, b], [d1, d2], s["s-lead1"])

@@ -135,14 +135,14 @@ def test_whole_worker_killed_mid_ingest_another_worker_redoes_it(stack, db_of, t
     world = stack.seed(reviewers=1, images=1, size=SIZE, ingest=True, enqueue=0)
     image_id = world["images"][0]
     a = stack.worker("wa", JR_FAULT_PAUSE_BEFORE_RENAME="*/qa_heatmap.png", JR_FAULT_MARKER=marker,
-                     JR_VISIBILITY_TIMEOUT=3)
+                     CELERY_VISIBILITY_TIMEOUT=3)
     db = db_of(stack)
     stack.python("-c", f"import django; django.setup(); from reviews.services.ingest import enqueue_ingest; "
                        f"from django.db import transaction\nwith transaction.atomic(): enqueue_ingest([{image_id}])")
     paused(marker)
     assert ingest_state(db, image_id)[0] == "processing"
     a.kill()  # main process and pool together: nobody is left to reject the message
-    b = stack.worker("wb", JR_VISIBILITY_TIMEOUT=3)
+    b = stack.worker("wb", CELERY_VISIBILITY_TIMEOUT=3)
     wait_until(lambda: ingest_state(db, image_id)[0] == "ready_for_retouch", 120, 0.2,
                "ingest redone by the other worker")
     assert_ingested_once(stack, db, image_id)

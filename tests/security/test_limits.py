@@ -108,3 +108,41 @@ async def test_edits_refused_by_the_rate_limit_are_named_and_not_stored(world, s
     assert len(acked) + len(named) == len(sent), "a refused edit's error must carry its client_id"
     assert named == set(sent) - acked
     await a.close()
+
+
+@pytest.mark.django_db
+def test_http_edit_api_is_rate_limited_like_the_socket(world, lead, monkeypatch):
+    """Beyond the burst, edits over HTTP get 429 with Retry-After and are not stored; the count
+    is per person (another person still gets through) and a new window lets the person in again."""
+    from django.core.cache import caches
+
+    from reviews import throttle
+
+    caches["default"].clear()
+    monkeypatch.setattr(throttle, "EDIT_RATE_PER_S", 0.5)
+    monkeypatch.setattr(throttle, "EDIT_BURST", 12.0)  # a 24 s window
+    now = [1_000_008.0]  # inside one window (a multiple of 24 s starts at 1 000 008)
+    monkeypatch.setattr(throttle, "_clock", lambda: now[0])
+    image = make_ingested(world.image)
+    url = f"/api/images/{image.pk}/operations/"
+
+    def post(client, cid):
+        op = {"type": "stroke", "mode": "keep", "points": [[5, 5], [9, 6]], "radius": 3, "hardness": 1}
+        return client.post(url, {"kind": "op", "client_id": cid, "op": op}, content_type="application/json")
+
+    answers = {f"h{i}": post(lead, f"h{i}") for i in range(20)}
+    accepted = {cid for cid, r in answers.items() if r.status_code == 201}
+    refused = {cid: r for cid, r in answers.items() if r.status_code != 201}
+    assert len(accepted) == 12
+    assert all(r.status_code == 429 and "too many" in r.json()["error"] and int(r["Retry-After"]) == 24
+               for r in refused.values())
+    stored = set(Operation.objects.filter(image=image).values_list("client_id", flat=True))
+    assert stored == accepted
+
+    from django.test import Client
+
+    other = Client()
+    other.force_login(world.users["retoucher1"])
+    assert post(other, "other-1").status_code == 201, "the limit is per person"
+    now[0] += 24.0
+    assert post(lead, "h-next-window").status_code == 201

@@ -1,0 +1,43 @@
+"""Settings a multi-machine deployment depends on, read from the environment (jewelreview.settings
+is evaluated at import, so each case imports it in a fresh interpreter)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from benchmarks.harness import REPO
+
+PROBE = ("import json; from jewelreview import settings as s; db = s.DATABASES['default']; "
+         "print(json.dumps({'age': db['CONN_MAX_AGE'], 'health': db.get('CONN_HEALTH_CHECKS', False), "
+         "'connect_timeout': db.get('OPTIONS', {}).get('connect_timeout'), "
+         "'transport': getattr(s, 'CELERY_BROKER_TRANSPORT_OPTIONS', None)}))")
+
+
+def settings_with(**env) -> dict:
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("DATABASE_", "DB_", "CELERY_", "DJANGO_", "REDIS_"))}
+    out = subprocess.run([sys.executable, "-c", PROBE], env={**base, **env}, cwd=REPO, capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_postgresql_gets_persistent_health_checked_connections(tmp_path):
+    pg = settings_with(DATABASE_URL="postgres://u@127.0.0.1:5432/x", JEWELREVIEW_VAR=str(tmp_path))
+    assert (pg["age"], pg["health"], pg["connect_timeout"]) == (60, True, 5)
+    tuned = settings_with(DATABASE_URL="postgres://u@127.0.0.1:5432/x", DB_CONN_MAX_AGE="0",
+                          DB_CONN_HEALTH_CHECKS="0", JEWELREVIEW_VAR=str(tmp_path))
+    assert (tuned["age"], tuned["health"]) == (0, False)
+    sqlite = settings_with(JEWELREVIEW_VAR=str(tmp_path))
+    assert sqlite["age"] == 0 and sqlite["connect_timeout"] is None
+
+
+def test_redis_broker_hands_a_dead_workers_task_on_within_minutes(tmp_path):
+    default = settings_with(CELERY_BROKER_URL="redis://127.0.0.1:6379/1", JEWELREVIEW_VAR=str(tmp_path))
+    assert default["transport"] == {"visibility_timeout": 600}
+    tuned = settings_with(CELERY_BROKER_URL="redis://127.0.0.1:6379/1", CELERY_VISIBILITY_TIMEOUT="3",
+                          JEWELREVIEW_VAR=str(tmp_path))
+    assert tuned["transport"] == {"visibility_timeout": 3}
+    amqp = settings_with(CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:5672//", JEWELREVIEW_VAR=str(tmp_path))
+    assert amqp["transport"] is None  # RabbitMQ redelivers when the worker's connection drops
