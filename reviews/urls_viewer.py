@@ -1,4 +1,4 @@
-"""Routes of the editor page, its tiles (per revision), previews, history, AI path."""
+"""Routes of the editor page, its tiles (per revision), previews, history, AI path; the collection grid."""
 from django.urls import path
 
 from reviews import views_viewer as v
@@ -20,4 +20,5 @@ urlpatterns = [
     path(f"{T}/preview/<int:rev>/<int:level>/<int:col>_<int:row>.png", v.preview_tile, name="tile_preview"),
     path("images/<int:image_id>/history.json", v.history, name="image_history"),
     path("images/<int:image_id>/ai-path.json", v.ai_path, name="image_ai_path"),
+    path("collections/<int:pk>/grid/", v.collection_grid, name="collection_grid"),
 ]

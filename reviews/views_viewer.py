@@ -1,5 +1,6 @@
 """The editor page and what it loads: deep-zoom tiles (original, mask and cutout per revision),
-server-side previews of an op before it is applied, the history list and the traced AI path.
+server-side previews of an op before it is applied, the history list and the traced AI path;
+and the collection grid (every cutout on one matte, the retoucher's final consistency check).
 (Full renders, colour checks and decisions are django-app's views in reviews/views.py.)
 
 Every view asks ``reviews.policies`` first. Tile URLs name the revision, so their bytes never
@@ -7,19 +8,23 @@ change: they are sent with a year-long private, immutable cache lifetime.
 """
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Max, Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from masks import color as mcolor
+from masks import tiles as mask_tiles
 from masks.errors import MaskError
 from masks.ops import parse_op
 from reviews import policies
-from reviews.models import ColourCheck, Comment, Image, OpKind, Swatch
+from reviews.models import Collection, ColourCheck, Comment, Image, OpKind, Swatch
 from reviews.services import masklog, realtime
 
 IMMUTABLE = "private, max-age=31536000, immutable"
@@ -199,3 +204,65 @@ def history(request, image_id: int):
 def ai_path(request, image_id: int):
     image = _image(request, image_id)
     return JsonResponse({"d": image.ai_path or ""})
+
+
+# ------------------------------------------------------------------ collection grid
+
+
+def thumb_level(width: int, height: int) -> int:
+    """The finest pyramid level whose whole picture is one tile (≤ TILE_SIZE px a side)."""
+    top = mask_tiles.level_count(width, height) - 1
+    level = top
+    while level > 0 and mask_tiles.tile_grid(level, width, height) != (1, 1):
+        level -= 1
+    return level
+
+
+def _thumb_arrays(image: Image, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """The one-tile original (uint8 RGB) and head-revision mask (uint8) at ``level``; both are
+    the cached tiles the grid's pictures are made of."""
+    from PIL import Image as PILImage
+
+    with PILImage.open(io.BytesIO(realtime.original_tile(image, level, 0, 0))) as im:
+        rgb = np.asarray(im.convert("RGB"))
+    alpha = realtime.decode_mask_tile(realtime.mask_tile(image, image.head_seq, level, 0, 0)[0])
+    return rgb, alpha[: rgb.shape[0], : rgb.shape[1]]
+
+
+def grid_rows(user, collection: Collection) -> list[dict]:
+    """One row per image the person may see: state, open QA findings, the worst colour check,
+    and backdrop colour / exposure drift against the rest of the collection (masks.color's
+    batch_drift on the one-tile thumbnails: ΔE2000 of the backdrop to the collection's median,
+    exposure in EV stops). Images still being ingested get no picture and no drift."""
+    images = (policies.visible_images(user).filter(collection=collection).order_by("name")
+              .annotate(open_findings=Count("findings", filter=Q(findings__resolved=False), distinct=True),
+                        worst_delta_e=Max("colour_checks__delta_e"),
+                        failed_checks=Count("colour_checks", filter=Q(colour_checks__passed=False), distinct=True)))
+    rows, pictures = [], []
+    for image in images:
+        row = {"image": image, "cutout_url": None, "drift": None, "thumb_error": ""}
+        if image.base_alpha and image.width and image.height:
+            level = thumb_level(image.width, image.height)
+            row["cutout_url"] = reverse("tile_cutout", args=[image.pk, image.head_seq, level, 0, 0])
+            try:
+                pictures.append((row, _thumb_arrays(image, level)))
+            except (MaskError, OSError, ValueError) as exc:
+                row["thumb_error"] = str(exc)
+        rows.append(row)
+    if len(pictures) >= 2:  # drift is relative to the rest: one image has nothing to drift from
+        for (row, _), drift in zip(pictures, mcolor.batch_drift([arrays for _, arrays in pictures])):
+            row["drift"] = drift
+    return rows
+
+
+@login_required
+@require_GET
+def collection_grid(request, pk: int):
+    collection = Collection.objects.select_related("client_org").filter(pk=pk).first()
+    if collection is None or not policies.can(request.user, "view_collection", collection):
+        raise Http404("no such collection")
+    rows = grid_rows(request.user, collection)
+    return render(request, "reviews/collection_grid.html", {
+        "collection": collection, "rows": rows,
+        "flagged": sum(1 for r in rows if r["drift"] and r["drift"].flagged),
+    })

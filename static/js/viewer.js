@@ -27,7 +27,7 @@ export class Viewer {
     this.revs = new MaskRevisions(this.pyramid, cfg.headSeq);
     this.composites = new Map(); // key -> canvas (LRU by insertion order)
     this.lastGood = new Map(); // layer|L|c|r -> what was drawn there last (kept while a newer one loads)
-    this.edges = new Map(); // mask url -> Path2D of the mask edge in level pixels
+    this.edges = new Map(); // mask url -> edge segments of that tile in level pixels (edgeSegments)
     this.scale = 1; this.ox = 0; this.oy = 0;
     this.mode = "cutout"; this.matte = "checker"; this.customMatte = "#7fa7c9";
     this.onion = 0.5; this.swipe = 0.5; this.compareRev = 0;
@@ -322,22 +322,30 @@ export class Viewer {
     }
   }
 
-  // The mask's edge as crisp screen-resolution lines along the level's pixel boundaries.
+  // The mask's edge as crisp screen-resolution lines along the level's pixel boundaries: every
+  // segment end is snapped to a device pixel and the line drawn on the pixel centre, so the
+  // outline is one device pixel wide at any zoom (no anti-aliased blur over two pixels).
   drawEdges(ctx, pane, L, tiles, want) {
-    const k = this.pyramid.levelScale(L);
+    const k = this.pyramid.levelScale(L), s = (this.scale / k) * pane.dpr;
     ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.strokeStyle = "#00e5ff"; ctx.lineWidth = 1;
+    ctx.lineCap = "square"; // the end pixels are covered fully too, not half
+    ctx.beginPath();
     for (const [c, r] of tiles) {
       const rev = this.revs.revOf(L, c, r), url = this.maskUrl(rev, L, c, r);
       const bm = this.cache.get(url);
       if (!bm) continue;
-      let path = this.edges.get(url);
-      if (!path) { path = edgePath(bm); this.edges.set(url, path); if (this.edges.size > 200) this.edges.delete(this.edges.keys().next().value); }
-      const rect = this.pyramid.tileRect(L, c, r), s = (this.scale / k) * pane.dpr;
-      ctx.setTransform(s, 0, 0, s, (rect[0] * this.scale + this.ox) * pane.dpr, (rect[1] * this.scale + this.oy) * pane.dpr);
-      ctx.lineWidth = 1 / s;
-      ctx.stroke(path);
+      let seg = this.edges.get(url);
+      if (!seg) { seg = edgeSegments(bm); this.edges.set(url, seg); if (this.edges.size > 200) this.edges.delete(this.edges.keys().next().value); }
+      const rect = this.pyramid.tileRect(L, c, r);
+      const tx = (rect[0] * this.scale + this.ox) * pane.dpr, ty = (rect[1] * this.scale + this.oy) * pane.dpr;
+      for (let i = 0; i < seg.length; i += 4) {
+        ctx.moveTo(Math.round(seg[i] * s + tx) + 0.5, Math.round(seg[i + 1] * s + ty) + 0.5);
+        ctx.lineTo(Math.round(seg[i + 2] * s + tx) + 0.5, Math.round(seg[i + 3] * s + ty) + 0.5);
+      }
     }
+    ctx.stroke();
     ctx.restore();
   }
   drawGrid(ctx, pane) {
@@ -445,18 +453,28 @@ function addCapsules(p, pts, from, rad) {
   }
 }
 
-// Boundary segments between mask pixels ≥ 50 % and < 50 %, in the tile's own pixels.
-export function edgePath(bm) {
+// Boundary segments between mask pixels ≥ 50 % and < 50 %, in the tile's own pixels, as
+// [x0, y0, x1, y1, ...]; runs along one pixel boundary are merged into one segment.
+export function edgeSegments(bm) {
   const w = bm.width, h = bm.height, cv = scratchCanvas(w, h), x = cv.getContext("2d", { willReadFrequently: true });
   x.drawImage(bm, 0, 0);
-  const a = x.getImageData(0, 0, w, h).data, p = new Path2D();
-  const on = (i, j) => a[(j * w + i) * 4 + 3] >= 128;
-  for (let j = 0; j < h; j++) {
-    for (let i = 0; i < w; i++) {
-      const v = on(i, j);
-      if (i + 1 < w && v !== on(i + 1, j)) { p.moveTo(i + 1, j); p.lineTo(i + 1, j + 1); }
-      if (j + 1 < h && v !== on(i, j + 1)) { p.moveTo(i, j + 1); p.lineTo(i + 1, j + 1); }
+  const a = x.getImageData(0, 0, w, h).data, on = new Uint8Array(w * h), out = [];
+  for (let i = 0; i < w * h; i++) on[i] = a[i * 4 + 3] >= 128 ? 1 : 0;
+  for (let i = 0; i + 1 < w; i++) { // vertical boundaries at x = i + 1
+    let start = -1;
+    for (let j = 0; j <= h; j++) {
+      const e = j < h && on[j * w + i] !== on[j * w + i + 1];
+      if (e && start < 0) start = j;
+      else if (!e && start >= 0) { out.push(i + 1, start, i + 1, j); start = -1; }
     }
   }
-  return p;
+  for (let j = 0; j + 1 < h; j++) { // horizontal boundaries at y = j + 1
+    let start = -1;
+    for (let i = 0; i <= w; i++) {
+      const e = i < w && on[j * w + i] !== on[(j + 1) * w + i];
+      if (e && start < 0) start = i;
+      else if (!e && start >= 0) { out.push(start, j + 1, i, j + 1); start = -1; }
+    }
+  }
+  return Int32Array.from(out);
 }

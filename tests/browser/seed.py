@@ -106,9 +106,29 @@ def main() -> None:
                                    width=600, height=450, sent_to_client_at=timezone.now())
     make_ingested(foreign, ring.image, ring.alpha)
 
+    # the collection grid: three rings on white, one shot 0.6 stops darker (in linear light:
+    # exposure drift), one measured against a swatch and outside its tolerance
+    from masks.color import linear_to_srgb, srgb_to_linear
+    from reviews.models import ColourCheck, Swatch
+
+    drift = Collection.objects.create(studio=studio, client_org=org_a, name="Drift check")
+    grid_ids = {}
+    for name, seed_no, stops in [("ring-a.png", 3, 0.0), ("ring-b.png", 4, 0.0), ("ring-dark.png", 5, -0.6)]:
+        shot = synth.generate("ring", seed_no, size=(600, 450), backdrop="white")
+        rgb = shot.image
+        if stops:
+            rgb = np.round(np.clip(linear_to_srgb(srgb_to_linear(rgb) * 2**stops), 0, 1) * 255).astype(np.uint8)
+        im = Image.objects.create(collection=drift, name=name, state=State.IN_RETOUCH, assignee=users["retoucher1"],
+                                  width=600, height=450)
+        make_ingested(im, rgb, shot.alpha)
+        grid_ids[name] = im.pk
+    gold = Swatch.objects.create(collection=drift, name="18k yellow", lab_l=80, lab_a=2, lab_b=40, tolerance=2.0)
+    ColourCheck.objects.create(image_id=grid_ids["ring-a.png"], swatch=gold, x=10, y=10, w=20, h=20,
+                               measured_l=78, measured_a=3, measured_b=33, delta_e=4.2, passed=False)
+
     print(json.dumps({
         "chain": chain.pk, "pixels": pixels.pk, "approve": approve.pk, "foreign": foreign.pk,
-        "rings_collection": rings.pk,
+        "rings_collection": rings.pk, "drift_collection": drift.pk, "grid": grid_ids,
         "hole_bbox": hole_bbox, "hole_outline": hole_outline(hole), "prong_bbox": prong_bbox,
         "prong_line": line,
     }))
