@@ -143,6 +143,20 @@ def test_segment_with_missing_or_broken_model(files, capsys, tmp_path):
     assert_clean_error(rc, err, "ONNX")
 
 
+def test_segment_with_an_onnx_model(files, capsys, tmp_path):
+    """--model runs the ONNX adapter (a one-layer model built here) and writes a full-size mask."""
+    from tests.masks.test_segment import _model
+
+    d, _ = files
+    model = _model(tmp_path / "u2netp.onnx")
+    rc, out, err = run(capsys, "segment", d / "photo.jpg", "-o", tmp_path / "m.png", "--model", model)
+    assert rc == 0, err
+    assert "ONNX model u2netp.onnx (u2netp)" in out
+    assert np.array(Image.open(tmp_path / "m.png")).shape == (240, 320)
+    rc, _, err = run(capsys, "segment", d / "photo.jpg", "-o", tmp_path / "n.png", "--family", "isnet")
+    assert_clean_error(rc, err, "model file")
+
+
 def test_trace(files, capsys, tmp_path):
     d, _ = files
     rc, out, _ = run(capsys, "trace", d / "gt.png", "-o", tmp_path / "p.svg", "--tolerance", "0.5", "--inset", "1")

@@ -12,6 +12,7 @@ import tifffile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from scipy import ndimage
 
 from masks import clippath as C
 from masks import export, imageio, synth
@@ -163,11 +164,19 @@ def test_imagemagick_reads_our_paths_on_synthetic_jewelry(tmp_path):
         h, w = s.alpha.shape
         d = trace(s.alpha, tolerance=export.EXPORT_TOLERANCE)
         ours = rasterize(d, w, h)
+        # Backdrop pockets enclosed by the piece, shrunk 2 px away from their rims.
+        pockets, n = ndimage.label(s.alpha < 128)
+        frame = np.unique(np.r_[pockets[0], pockets[-1], pockets[:, 0], pockets[:, -1]])
+        negative = ndimage.binary_erosion(~np.isin(pockets, frame) & (pockets > 0), iterations=2)
+        if kind in ("ring", "chain"):
+            assert negative.sum() > 500, kind  # the case the check is about is really there
         for fmt, fn in (("tif", export.export_tiff), ("jpg", export.export_jpeg)):
             f = tmp_path / f"{kind}.{fmt}"
             f.write_bytes(fn(s.image, s.alpha, background="#f5f0e6", clip_path="auto"))
             theirs = rasterize(_im_path(f), w, h)
             assert _iou(theirs, ours) >= 0.99, (kind, fmt)
+            # Negative space (inside a ring, chain links, earring loops) stays empty in theirs.
+            assert (theirs[negative] >= 128).mean() < 0.01, (kind, fmt)
             # And the path matches the cutout's own mask (ground truth) closely.
             assert _iou(theirs, s.alpha) >= 0.98, (kind, fmt, _iou(theirs, s.alpha))
 
@@ -193,6 +202,20 @@ def test_we_read_imagemagicks_rewritten_files(tmp_path):
         subprocess.run(["convert", str(src), str(tmp_path / out)], check=True, timeout=60)
         paths = C.read_paths((tmp_path / out).read_bytes())
         assert paths and paths[0].clipping
+        assert _iou(rasterize(paths[0].d, 400, 300), want) > 0.999
+
+
+@pytest.mark.skipif(shutil.which("vips") is None, reason="libvips-tools is not installed (make system-deps)")
+def test_we_read_libvips_rewritten_files(tmp_path):
+    """libvips carries the Photoshop block over as 'photoshop-data' and writes it back itself
+    (its own TIFF tag and APP13 layout), a second independent writer."""
+    for name, fn in (("a.tif", export.export_tiff), ("a.jpg", export.export_jpeg)):
+        src, want = _exported(tmp_path, name, "chain", 2, fn)
+        out = tmp_path / f"vips-{name}"
+        subprocess.run(["vips", "copy", str(src), str(out)], check=True, timeout=60, capture_output=True)
+        assert out.read_bytes() != src.read_bytes()
+        paths = C.read_paths(out.read_bytes())
+        assert [(p.id, p.name, p.clipping) for p in paths] == [(2000, export.CLIP_PATH_NAME, True)]
         assert _iou(rasterize(paths[0].d, 400, 300), want) > 0.999
 
 
