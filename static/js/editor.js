@@ -150,11 +150,18 @@ export class Editor {
   // ---------------------------------------------------------------- pointer and keys
   bindPointer() {
     const st = this.stage;
-    let pan = null;
+    let pan = null, swiping = false;
+    // in swipe mode the divider itself can be dragged (within 8 px of it), not only the slider
+    const nearDivider = (ev) => {
+      const v = this.viewer;
+      if (v.mode !== "swipe") return false;
+      return Math.abs(ev.clientX - st.getBoundingClientRect().left - v.panes[0].w * v.swipe) <= 8;
+    };
     st.addEventListener("pointerdown", (ev) => {
-      if (ev.target.closest(".jr-pin, .jr-swipe")) return;
+      if (ev.target.closest(".jr-pin")) return;
       st.focus({ preventScroll: true });
       st.setPointerCapture(ev.pointerId);
+      if (ev.button === 0 && nearDivider(ev)) { swiping = true; return; }
       const p = this.viewer.eventToImage(ev);
       if (ev.button === 1 || this.spaceDown || this.tool.name === "hand" || ev.button === 2) {
         pan = { x: ev.clientX, y: ev.clientY }; st.classList.add("jr-panning"); ev.preventDefault(); return;
@@ -164,6 +171,14 @@ export class Editor {
     });
     st.addEventListener("pointermove", (ev) => {
       const p = this.viewer.eventToImage(ev);
+      st.classList.toggle("jr-on-divider", swiping || nearDivider(ev));
+      if (swiping) {
+        const v = this.viewer, x = ev.clientX - st.getBoundingClientRect().left;
+        v.swipe = Math.min(1, Math.max(0, x / v.panes[0].w));
+        $("#jr-swipe").value = String(v.swipe);
+        v.requestDraw();
+        return;
+      }
       if (pan) { this.viewer.panBy(ev.clientX - pan.x, ev.clientY - pan.y); pan = { x: ev.clientX, y: ev.clientY }; }
       else {
         // coalesced events keep every sample of a fast stroke (not just one per frame)
@@ -175,6 +190,7 @@ export class Editor {
       $("#jr-pos").textContent = `${Math.floor(p[0])}, ${Math.floor(p[1])} px`;
     });
     const end = (ev) => {
+      if (swiping) { swiping = false; return; }
       if (pan) { pan = null; st.classList.remove("jr-panning"); return; }
       this.tool.up(this.viewer.eventToImage(ev), ev);
     };

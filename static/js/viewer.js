@@ -47,6 +47,8 @@ export class Viewer {
 
   // ---------------------------------------------------------------- panes and geometry
   makePanes(n) {
+    // new panes start at the old pane width, so resize() keeps the view's centre where it was
+    const oldW = this.panes.length ? this.panes[0].w : 1;
     for (const p of this.panes) p.canvas.remove();
     this.panes = [];
     for (let i = 0; i < n; i++) {
@@ -55,7 +57,7 @@ export class Viewer {
       canvas.setAttribute("aria-hidden", "true");
       canvas.dataset.pane = String(i);
       this.root.insertBefore(canvas, this.root.firstChild ? this.root.children[i] || null : null);
-      this.panes.push({ canvas, ctx: canvas.getContext("2d"), index: i, w: 1, h: 1 });
+      this.panes.push({ canvas, ctx: canvas.getContext("2d"), index: i, w: oldW, h: 1 });
     }
     this.root.classList.toggle("jr-split", n === 2);
     this.resize();

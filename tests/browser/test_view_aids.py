@@ -111,3 +111,51 @@ def test_stabiliser_is_off_by_default_and_remembered_per_person(browser, live_ap
         assert page.input_value("#jr-stab") == "0"
     finally:
         ctx.close()
+
+
+def test_compare_modes_and_the_swipe_divider(browser, live_app):
+    app, seed = live_app, live_app.seed
+    ctx, page = login(browser, app, "lead")
+    try:
+        open_editor(page, app, seed["chain"])
+        x, y, w, h = seed["hole_bbox"]
+        page.evaluate("([x, y]) => window.jrEditor.viewer.centreOn(x, y, 2)", [x + w / 2, y + h / 2])
+        wait_tiles(page)
+        # side by side: two panes, one zoom and pan for both (original left, cutout right)
+        page.click("[data-mode=side]")
+        wait_tiles(page)
+        assert page.locator("#jr-stage canvas.jr-pane").count() == 2
+        side = stage_shot(page, "compare-side-by-side")
+        half = side.shape[1] // 2
+        assert np.abs(side[:, :half - 2] - side[:, half:half * 2 - 2]).max(axis=2).mean() > 1  # they differ ...
+        page.mouse.move(*(lambda b: (b["x"] + 100, b["y"] + 100))(page.locator("#jr-stage").bounding_box()))
+        page.mouse.wheel(0, -300)  # ... and zoom together
+        assert page.locator("#jr-stage canvas.jr-pane").count() == 2
+        page.click("[data-mode=onion]")
+        onion_half = stage_shot(page, "compare-onion-50")
+        page.fill("#jr-onion", "1")
+        page.dispatch_event("#jr-onion", "input")
+        page.wait_for_timeout(100)
+        assert np.abs(stage_shot(page, "compare-onion-100") - onion_half).max() > 30
+        page.click("[data-mode=diff]")
+        wait_tiles(page)
+        stage_shot(page, "compare-difference")
+        page.click("[data-mode=red]")
+        wait_tiles(page)
+        stage_shot(page, "compare-red-overlay")
+
+        # swipe: drag the divider itself from the middle to a quarter of the pane
+        page.click("[data-mode=swipe]")
+        wait_tiles(page)
+        box = page.locator("#jr-stage").bounding_box()
+        pane_w = page.evaluate("window.jrEditor.viewer.panes[0].w")
+        page.mouse.move(box["x"] + pane_w / 2, box["y"] + 200)
+        page.mouse.down()
+        page.mouse.move(box["x"] + pane_w / 4, box["y"] + 220, steps=5)
+        page.mouse.up()
+        assert abs(page.evaluate("window.jrEditor.viewer.swipe") - 0.25) < 0.01
+        assert abs(float(page.input_value("#jr-swipe")) - 0.25) < 0.01
+        assert page.evaluate("window.jrEditor.pending.size") == 0  # dragging the divider drew nothing
+        stage_shot(page, "compare-swipe-quarter")
+    finally:
+        ctx.close()
