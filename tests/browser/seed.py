@@ -122,13 +122,16 @@ def main() -> None:
                                   width=600, height=450)
         make_ingested(im, rgb, shot.alpha)
         grid_ids[name] = im.pk
+        if name == "ring-a.png":  # a 6 × 6 px patch of solid metal, for measuring its colour
+            cy, cx = np.argwhere(ndi.binary_erosion(shot.alpha == 255, iterations=5))[0]
+            metal_rect = [int(cx) - 3, int(cy) - 3, 6, 6]
     gold = Swatch.objects.create(collection=drift, name="18k yellow", lab_l=80, lab_a=2, lab_b=40, tolerance=2.0)
     ColourCheck.objects.create(image_id=grid_ids["ring-a.png"], swatch=gold, x=10, y=10, w=20, h=20,
                                measured_l=78, measured_a=3, measured_b=33, delta_e=4.2, passed=False)
 
     print(json.dumps({
         "chain": chain.pk, "pixels": pixels.pk, "approve": approve.pk, "foreign": foreign.pk,
-        "rings_collection": rings.pk, "drift_collection": drift.pk, "grid": grid_ids,
+        "rings_collection": rings.pk, "drift_collection": drift.pk, "grid": grid_ids, "metal_rect": metal_rect,
         "hole_bbox": hole_bbox, "hole_outline": hole_outline(hole), "prong_bbox": prong_bbox,
         "prong_line": line,
     }))
