@@ -133,6 +133,7 @@ def test_client_approves_and_the_lead_dashboard_shows_it(browser, live_app):
         assert resp.value.status == 200, resp.value.text()[:300]
         page.wait_for_load_state()
         page.wait_for_function("window.jrEditor && document.querySelector('#jr-state').dataset.state === 'approved'")
+        wait_tiles(page)  # the screenshot shows the approved cutout, not an empty matte
         shot(page, "client-approved")
         lead.goto(f"{app.url}/dashboard/lead/")
         row = lead.locator("tr", has_text="Rings for approval")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from tests.browser.conftest import login, shot
+from tests.browser.conftest import login, shot, wait_tiles
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
@@ -51,6 +51,8 @@ def test_grid_shows_every_cutout_on_one_matte_flags_drift_and_opens_images(brows
         with page.expect_navigation():
             page.keyboard.press("Enter")
         assert page.url.endswith(f"/images/{target}/editor/")
+        page.wait_for_function("window.jrEditor && window.jrEditor.socket.synced")
+        wait_tiles(page)
         shot(page, "grid-opened-editor")
     finally:
         ctx.close()
