@@ -482,6 +482,11 @@ def _soft_edge_loss(c: _Ctx):
     partial = (c.m > 0.03) & (c.m < 0.97)
     groups = _edge_runs(c, faint, max(2.0, 3.0 * c.u))
     edge = ~c.M & (c.dist_out <= 1.0)
+    # the photo's own transition across the edge: pixels between backdrop and the object's
+    # colour nearby. A soft edge spreads it over several pixels; a metal edge cut by a binary
+    # mask (which drops its faint anti-aliased pixel) has it one pixel wide
+    ref = cv2.dilate(np.where(c.M, c.D, 0).astype(np.float32), np.ones((9, 9), np.uint8))
+    transition = (c.D > 0.15 * ref) & (c.D < 0.85 * ref) & (np.minimum(c.dist_in, c.dist_out) <= 4)
     out = []
     for lab, i, bb in _components(groups, min_area=max(10, 40 * u2)):
         sl = _roi(bb, 2, groups.shape)
@@ -492,6 +497,8 @@ def _soft_edge_loss(c: _Ctx):
         part = int((partial[sl] & _dilate(g, 2)).sum())
         if n < 30 * u2 or n / length < 0.9 or part > 0.5 * length:
             continue
+        if (transition[sl] & _dilate(g, 3)).sum() < 1.8 * length:
+            continue  # transition about one pixel wide: a hard edge, nothing soft was lost
         region = np.zeros(c.M.shape, bool)
         region[sl] = fn
         out.append(("soft_edge_loss", region, _sev(n, 150 * u2, 0.7),

@@ -75,3 +75,18 @@ def test_qa_bench_json_and_bad_count(capsys):
     assert planted >= 4 and 0 <= sum(res["found"].values()) <= planted
     assert main(["qa-bench", "--count", "0"]) == 2
     assert "--count" in capsys.readouterr().err
+
+
+def test_qa_refuses_missing_and_non_image_files_in_one_line(tmp_path, capsys):
+    photo, gt, _ = _write_case(tmp_path)
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image at all")
+    for argv in (["qa", str(tmp_path / "nope.png"), "--mask", str(gt), "--json"],
+                 ["qa", str(photo), "--mask", str(tmp_path / "nope.png"), "--json"],
+                 ["qa", str(junk), "--mask", str(gt), "--json"],
+                 ["qa", str(photo), "--mask", str(junk), "--json"]):
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        err = captured.err.strip()
+        assert err.startswith("error:") and "\n" not in err and "Traceback" not in err

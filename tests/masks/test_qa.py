@@ -150,6 +150,24 @@ def test_negative_space_cut_out_is_not_a_hole_in_object():
         assert "hole_in_object" not in kinds(rep)
 
 
+def test_prong_cut_into_a_gallery_window_is_clipped_detail_not_a_hole():
+    # a metal plate with two narrow windows of negative space either side of a broad bar (a
+    # prong seen against the gallery); the AI cut the bar away together with a bite of the plate
+    # above and below, so one enclosed hole holds the backdrop of both windows and the bar's metal
+    def gt(c, s):
+        cv2.rectangle(c, (60 * s, 40 * s), (260 * s, 200 * s), 255, -1)
+        cv2.rectangle(c, (142 * s, 100 * s), (178 * s, 130 * s), 0, -1)
+        cv2.rectangle(c, (148 * s, 100 * s), (172 * s, 130 * s), 255, -1)
+    cov = coverage(gt)
+    img = photo(cov)
+    bad = alpha(cov)
+    bad[85:145, 142:178] = 0
+    rep = qa.analyse(img, bad)
+    assert "hole_in_object" not in kinds(rep)
+    clipped = [f for f in rep.findings if f.kind == "clipped_detail"]
+    assert clipped and all(overlaps(f.bbox, (142, 85, 36, 60)) for f in clipped)
+
+
 # ---- clipped detail ---------------------------------------------------------------------------
 
 
@@ -174,6 +192,13 @@ def test_chain_on_black_with_one_link_clipped_is_clipped_detail():
     bad = alpha(cov)
     bad[:, centres[3][0] - 8:] = 0
     assert kinds(qa.analyse(img, bad)) == ["clipped_detail"]
+
+
+def test_chain_cut_out_correctly_has_no_clipped_detail():
+    draw, _ = chain()
+    cov = coverage(draw)
+    for backdrop, colour in ((WHITE, SILVER), (BLACK, (200, 170, 90))):
+        assert qa.analyse(photo(cov, colour=colour, backdrop=backdrop), alpha(cov)).findings == []
 
 
 def test_soft_contact_shadow_is_not_clipped_detail():
@@ -233,6 +258,14 @@ def test_hard_but_smooth_edge_is_not_jagged():
     img = photo(cov)
     hard = ((cov >= 0.5) * 255).astype(np.uint8)
     assert "jagged_edge" not in kinds(qa.analyse(img, hard))
+
+
+def test_hard_metal_edge_cut_hard_is_not_soft_edge_loss():
+    # metal has a one-pixel edge: a binary mask there loses nothing soft
+    cov = coverage(disc(r=70))
+    hard = ((cov >= 0.5) * 255).astype(np.uint8)
+    for backdrop in (WHITE, BLACK):
+        assert "soft_edge_loss" not in kinds(qa.analyse(photo(cov, backdrop=backdrop), hard))
 
 
 # ---- soft edge loss -------------------------------------------------------------------------------
