@@ -100,6 +100,9 @@ class OnnxSegmenter(Segmenter):
             raise MaskError(f"{path.name} is not a loadable ONNX model: {str(exc).splitlines()[0][:200]}") from None
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
+        self.model_name = path.name
+        if inp.type != "tensor(float)":
+            raise MaskError(f"{path.name}: input is {inp.type}; background-removal models take float32 (tensor(float))")
         shape = list(inp.shape)
         if len(shape) != 4:
             raise MaskError(f"{path.name}: expected an NCHW image input, got shape {shape}")
@@ -134,7 +137,12 @@ class OnnxSegmenter(Segmenter):
 
     def segment(self, image) -> np.ndarray:
         img = _check_image(image)
-        outs = self.session.run(None, {self.input_name: self.preprocess(img)})
+        try:
+            outs = self.session.run(None, {self.input_name: self.preprocess(img)})
+        except Exception as exc:  # onnxruntime's own exception types (InvalidArgument, Fail, …)
+            msg = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise MaskError(f"{self.model_name} failed on this image (is it a {self.family} "
+                            f"background-removal model?): {msg}") from None
         return self.postprocess(outs[0], img.shape[1], img.shape[0])
 
 

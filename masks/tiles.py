@@ -182,7 +182,10 @@ def _dzsave(a: np.ndarray, base: Path, fmt: str) -> None:
     im = _vips_image(a)
     if fmt == "jpeg" and im.bands == 4:
         im = im.flatten(background=[255, 255, 255])  # JPEG has no alpha
-    im.dzsave(str(base), tile_size=TILE_SIZE, overlap=OVERLAP, suffix=suffix, layout="dz", depth="onepixel")
+    try:
+        im.dzsave(str(base), tile_size=TILE_SIZE, overlap=OVERLAP, suffix=suffix, layout="dz", depth="onepixel")
+    except _vips_error() as exc:  # libvips reports a full disk or an unwritable folder this way
+        raise MaskError(f"writing tiles failed: {_vips_message(exc)}") from None
     (base.parent / f"{base.name}_files" / "vips-properties.xml").unlink(missing_ok=True)
 
 
@@ -286,11 +289,26 @@ def encode_tile(tile: np.ndarray, fmt: str = "png") -> bytes:
     return im.jpegsave_buffer(Q=JPEG_QUALITY)
 
 
+def _vips_error():
+    import pyvips
+
+    return pyvips.Error
+
+
+def _vips_message(exc) -> str:
+    text = str(getattr(exc, "detail", "") or exc).strip()
+    return (text.splitlines() or [type(exc).__name__])[0][:200]
+
+
 def _read_tile(path: Path) -> np.ndarray:
     import pyvips
 
-    im = pyvips.Image.new_from_file(str(path), access="sequential")
-    arr = np.ndarray(buffer=im.write_to_memory(), dtype=np.uint8, shape=(im.height, im.width, im.bands))
+    try:
+        im = pyvips.Image.new_from_file(str(path), access="sequential")
+        data = im.write_to_memory()
+    except pyvips.Error as exc:  # a missing or damaged child tile
+        raise MaskError(f"tile {path.name} of the pyramid cannot be read: {_vips_message(exc)}") from None
+    arr = np.ndarray(buffer=data, dtype=np.uint8, shape=(im.height, im.width, im.bands))
     return arr[:, :, 0] if im.bands == 1 else arr
 
 

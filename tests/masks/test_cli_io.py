@@ -155,6 +155,11 @@ def test_segment_with_an_onnx_model(files, capsys, tmp_path):
     assert np.array(Image.open(tmp_path / "m.png")).shape == (240, 320)
     rc, _, err = run(capsys, "segment", d / "photo.jpg", "-o", tmp_path / "n.png", "--family", "isnet")
     assert_clean_error(rc, err, "model file")
+    from tests.masks.test_segment import _other_model
+    rc, _, err = run(capsys, "segment", d / "photo.jpg", "-o", tmp_path / "n.png",
+                     "--model", _other_model(tmp_path / "grey.onnx", channels=1))
+    assert_clean_error(rc, err, "grey.onnx failed on this image")
+    assert not (tmp_path / "n.png").exists()
 
 
 def test_trace(files, capsys, tmp_path):

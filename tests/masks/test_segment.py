@@ -119,3 +119,24 @@ def test_plain_backdrop_gives_empty_mask_and_small_images_refused():
         segment.BackdropSegmenter().segment(np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(MaskError, match="model file"):
         segment.make_segmenter(family="u2net")
+
+
+def _other_model(path, channels=1, elem=TensorProto.FLOAT):
+    """A model that is not a 3-channel float32 background remover: ``channels`` inputs or
+    another element type."""
+    x = helper.make_tensor_value_info("input", elem, [1, channels, "h", "w"])
+    y = helper.make_tensor_value_info("mask", elem, [1, channels, "h", "w"])
+    graph = helper.make_graph([helper.make_node("Identity", ["input"], ["mask"])], "other", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_model_that_does_not_fit_is_a_clear_error(tmp_path):
+    seg = segment.OnnxSegmenter(_other_model(tmp_path / "grey.onnx", channels=1), "u2net")
+    with pytest.raises(MaskError, match=r"grey.onnx failed on this image \(is it a u2net"):
+        seg.segment(_red_left())
+    with pytest.raises(MaskError, match=r"half.onnx: input is tensor\(float16\)"):
+        segment.OnnxSegmenter(_other_model(tmp_path / "half.onnx", 3, TensorProto.FLOAT16), "isnet")

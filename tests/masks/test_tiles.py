@@ -163,3 +163,22 @@ def test_publish_pyramids_swaps_the_whole_set(tmp_path, monkeypatch, exchange):
         tiles.publish_pyramids(dest, {"a/b": (rgb, "png")})
     with pytest.raises(MaskError, match="at least one"):
         tiles.publish_pyramids(dest, {})
+
+
+def test_libvips_failures_are_mask_errors(tmp_path, monkeypatch):
+    """A full disk during dzsave, or a damaged child tile during an update, is a MaskError
+    (one clear line at the command line), never pyvips' own exception."""
+    import pyvips
+
+    a = np.zeros((300, 520), np.uint8)
+    tiles.build_pyramid(a, tmp_path, "mask")
+    (tmp_path / "mask_files/10/1_0.png").write_bytes(b"not a png")  # a child the update reads
+    with pytest.raises(MaskError, match="1_0.png of the pyramid cannot be read"):
+        tiles.update_tiles(a, (0, 0, 10, 10), tmp_path, "mask", 520, 300)
+
+    def full_disk(self, *args, **kwargs):
+        raise pyvips.Error("unable to write to target", "No space left on device")
+    monkeypatch.setattr(pyvips.Image, "dzsave", full_disk)
+    with pytest.raises(MaskError, match="writing tiles failed"):
+        tiles.build_pyramid(a, tmp_path / "b", "mask")
+    assert list((tmp_path / "b").iterdir()) == []  # the staging folder is gone
