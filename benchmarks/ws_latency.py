@@ -37,9 +37,33 @@ def pct(values, p):
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
+class Arrivals:
+    """Wakes the measuring coroutine when any client got a frame, instead of polling: a busy
+    wait in the client process would take CPU from the daphne it measures (2 cores here)."""
+
+    def __init__(self):
+        self.event = asyncio.Event()
+
+    def notify(self):
+        self.event.set()
+
+    async def until(self, predicate, deadline: float) -> bool:
+        """True once ``predicate()`` holds; False at ``deadline`` (perf_counter s)."""
+        while not predicate():
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return False
+            self.event.clear()  # no await between the check and the clear: nothing is missed
+            try:
+                await asyncio.wait_for(self.event.wait(), left)
+            except TimeoutError:
+                return predicate()
+        return True
+
+
 class Client:
-    def __init__(self, name, ws):
-        self.name, self.ws = name, ws
+    def __init__(self, name, ws, arrivals: Arrivals):
+        self.name, self.ws, self.arrivals = name, ws, arrivals
         self.ops: dict[str, float] = {}  # client_id -> arrival (perf_counter s)
         self.cursors: dict[float, float] = {}  # x marker -> arrival
         self.ready: dict[int, float] = {}  # seq -> arrival
@@ -61,17 +85,18 @@ class Client:
                 self.acks[f["client_id"]] = f["seq"]
             elif t == "synced":
                 self.synced.set()
+            self.arrivals.notify()
 
 
 async def run_clients(ws_base: str, image_id: int, sessions: list[str], edits: int, cursors: int, gap: float):
     from websockets.asyncio.client import connect
 
     origin = ws_base.replace("ws://", "http://")
-    clients = []
+    clients, arrivals = [], Arrivals()
     for i, s in enumerate(sessions):
         ws = await connect(f"{ws_base}/ws/images/{image_id}/", origin=origin, ping_interval=None,
                            additional_headers={"Cookie": f"sessionid={s}"}, max_size=8 << 20)
-        c = Client(f"c{i}", ws)
+        c = Client(f"c{i}", ws, arrivals)
         first = json.loads(await ws.recv())
         assert first["type"] == "welcome", first
         c.task = asyncio.create_task(c.read())
@@ -86,8 +111,7 @@ async def run_clients(ws_base: str, image_id: int, sessions: list[str], edits: i
         t0 = time.perf_counter()
         await sender.ws.send(json.dumps({"type": "cursor", "x": x, "y": 20}))
         others = [c for c in clients if c is not sender]
-        while not all(x in c.cursors for c in others):
-            await asyncio.sleep(0.0005)
+        await arrivals.until(lambda: all(x in c.cursors for c in others), t0 + 10)
         cursor_lat.append((max(c.cursors[x] for c in others) - t0) * 1000)
         await asyncio.sleep(gap)
     every, each, ready = [], [], []
@@ -101,16 +125,13 @@ async def run_clients(ws_base: str, image_id: int, sessions: list[str], edits: i
         await sender.ws.send(json.dumps({"type": "op", "client_id": cid, "base_seq": k, "op": op}))
         others = [c for c in clients if c is not sender]
         deadline = t0 + 10
-        while not all(cid in c.ops for c in others) and time.perf_counter() < deadline:
-            await asyncio.sleep(0.0005)
-        arrivals = [(c.ops[cid] - t0) * 1000 for c in others if cid in c.ops]
-        each += arrivals
-        every.append(max(arrivals))
-        while cid not in sender.acks and time.perf_counter() < deadline:
-            await asyncio.sleep(0.0005)
+        await arrivals.until(lambda: all(cid in c.ops for c in others), deadline)
+        got = [(c.ops[cid] - t0) * 1000 for c in others if cid in c.ops]
+        each += got
+        every.append(max(got))
+        await arrivals.until(lambda: cid in sender.acks, deadline)
         seq = sender.acks.get(cid)
-        while seq not in sender.ready and time.perf_counter() < deadline:
-            await asyncio.sleep(0.0005)
+        await arrivals.until(lambda: seq in sender.ready, deadline)
         if seq in sender.ready:
             ready.append((sender.ready[seq] - t0) * 1000)
         await asyncio.sleep(gap)
