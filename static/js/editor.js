@@ -339,12 +339,26 @@ export class Editor {
       if (d) { this.setTool("pen"); pen.load(d); } else this.toast("This image has no traced AI path.");
     });
     $("#jr-pen-ai").disabled = !this.cfg.image.has_ai_path;
-    // side panel tabs
-    for (const tab of $$("[role=tab]")) {
-      tab.addEventListener("click", () => {
-        for (const t of $$("[role=tab]")) { t.setAttribute("aria-selected", String(t === tab)); $(`#${t.getAttribute("aria-controls")}`).hidden = t !== tab; }
+    // side panel tabs (WAI-ARIA tabs: Tab reaches the selected one, arrows/Home/End move between them)
+    const tabs = $$("[role=tab]");
+    const select = (tab) => {
+      for (const t of tabs) {
+        const on = t === tab;
+        t.setAttribute("aria-selected", String(on)); t.tabIndex = on ? 0 : -1;
+        $(`#${t.getAttribute("aria-controls")}`).hidden = !on;
+      }
+    };
+    tabs.forEach((tab, i) => {
+      tab.tabIndex = tab.getAttribute("aria-selected") === "true" ? 0 : -1;
+      tab.addEventListener("click", () => select(tab));
+      tab.addEventListener("keydown", (ev) => {
+        const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[ev.key];
+        if (to === undefined) return;
+        ev.preventDefault();
+        const next = tabs[(to + tabs.length) % tabs.length];
+        select(next); next.focus();
       });
-    }
+    });
     this.bindRefine();
     this.bindDecisions();
     $("#jr-compare-ai").addEventListener("click", () => { v.compareRev = 0; this.setMode("diff"); });

@@ -86,3 +86,24 @@ def test_colour_panel_shows_the_swatch_beside_the_measured_colour_with_delta_e(b
         shot(page, "colour-panel-measured")
     finally:
         ctx.close()
+
+
+def test_side_panel_tabs_work_from_the_keyboard(browser, live_app):
+    ctx, page = login(browser, live_app, "lead")
+    try:
+        open_editor(page, live_app, live_app.seed["chain"])
+        page.focus("[aria-controls=jr-tab-findings]")
+        page.keyboard.press("ArrowRight")
+        focused = page.evaluate("document.activeElement.getAttribute('aria-controls')")
+        assert focused == "jr-tab-comments" and page.is_visible("#jr-tab-comments") and not page.is_visible("#jr-tab-findings")
+        page.keyboard.press("End")
+        assert page.evaluate("document.activeElement.getAttribute('aria-controls')") == "jr-tab-history"
+        assert page.is_visible("#jr-tab-history")
+        # Tab from the tab list goes into the panel (only the selected tab is in the tab order)
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "jr-compare-ai"
+        page.keyboard.press("Enter")
+        assert page.evaluate("window.jrEditor.viewer.mode") == "diff"
+        shot(page, "keyboard-tabs-history")
+    finally:
+        ctx.close()
