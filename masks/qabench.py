@@ -90,18 +90,28 @@ def run(count: int = 200, seed: int = 0, size=(800, 600), progress=None) -> dict
 
 
 def bench_24mp(repeats: int = 3, seed: int = 1) -> dict:
-    """Median wall time (s) of qa.analyse on a 6000 × 4000 synthetic image with planted defects."""
-    s = synth.generate("chain", seed, (6000, 4000), "white")
-    ai, defects = synth.degrade(s.image, s.alpha, seed)
-    times, report = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        report = qa.analyse(s.image, ai)
-        times.append(time.perf_counter() - t0)
-    matched, false = score(report.findings, defects)
-    return {"size": [6000, 4000], "analyse_s_median": float(np.median(times)),
-            "analyse_s_all": [round(t, 3) for t in times], "planted": len(defects),
-            "matched": int(sum(matched)), "false": false}
+    """Wall time (s) of qa.analyse on 6000 × 4000 synthetic photos with planted defects, one per
+    kind of jewelry (backdrops in turn): the median of ``repeats`` runs per photo, and the worst
+    of those medians. Generating the photo is not timed; the analysis is, from the uint8 arrays."""
+    per_kind, matched_total, planted_total, false_total = {}, 0, 0, 0
+    for k, kind in enumerate(synth.KINDS):
+        backdrop = synth.BACKDROPS[k % len(synth.BACKDROPS)]
+        s = synth.generate(kind, seed, (6000, 4000), backdrop)
+        ai, defects = synth.degrade(s.image, s.alpha, seed)
+        times, report = [], None
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            report = qa.analyse(s.image, ai)
+            times.append(time.perf_counter() - t0)
+        matched, false = score(report.findings, defects)
+        per_kind[kind] = {"backdrop": backdrop, "analyse_s_median": round(float(np.median(times)), 3),
+                          "analyse_s_all": [round(t, 3) for t in times]}
+        matched_total += int(sum(matched))
+        planted_total += len(defects)
+        false_total += false
+    return {"size": [6000, 4000], "per_kind": per_kind,
+            "analyse_s_worst_median": max(v["analyse_s_median"] for v in per_kind.values()),
+            "planted": planted_total, "matched": matched_total, "false": false_total}
 
 
 def format_table(res: dict) -> str:
