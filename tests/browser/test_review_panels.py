@@ -104,6 +104,8 @@ def test_side_panel_tabs_work_from_the_keyboard(browser, live_app):
         assert page.evaluate("document.activeElement.id") == "jr-compare-ai"
         page.keyboard.press("Enter")
         assert page.evaluate("window.jrEditor.viewer.mode") == "diff"
+        wait_tiles(page)
+        page.wait_for_timeout(100)  # the difference composite is built on the next frame
         shot(page, "keyboard-tabs-history")
     finally:
         ctx.close()
