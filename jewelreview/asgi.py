@@ -6,6 +6,20 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jewelreview.settings")
 django_asgi_app = get_asgi_application()  # sets Django up before the consumers import models
 
+from django.core.signals import request_finished  # noqa: E402
+from django.db import connections  # noqa: E402
+
+
+def _close_request_connections(**kwargs):
+    """Under ASGI each HTTP request runs its sync code in a thread of its own that ends with the
+    request, so a persistent connection (CONN_MAX_AGE, kept for the websocket consumers' long-lived
+    threads) would be left open behind it until garbage collection: under load PostgreSQL ran
+    out of connection slots (HTTP 500). request_finished is sent in the request's thread."""
+    connections.close_all()
+
+
+request_finished.connect(_close_request_connections, dispatch_uid="jewelreview-asgi-close-connections")
+
 from channels.auth import AuthMiddleware  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402

@@ -146,6 +146,8 @@ STORAGES = {
 # Channels: Redis when REDIS_URL is set, otherwise one process's memory.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
+    # channels_redis' list-based layer. (Its pub/sub layer moved cursors twice as fast in the load
+    # test but did not get cross-server broadcasts back after a Redis restart: not used.)
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
     }

@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
@@ -53,9 +55,38 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-# Rendering is CPU work: it runs outside the single thread that serialises the consumers'
-# database calls (from a LogView read there), so one person's render never delays another's edit.
-prerender_off_thread = sync_to_async(realtime.prerender, thread_sensitive=False)
+# Where the consumers' database calls run. Channels' default is one thread per process for all
+# of them; with PostgreSQL an edit's transaction waits ~10 ms for its commit (and more under
+# load), so 25 editors on one process queued behind each other (acks > 1 s in the load test).
+# With PostgreSQL they run in a pool of DB_THREADS threads, each with its own persistent
+# connection: commits overlap, and the order of edits is still the log's (the image row lock in
+# masklog), and each socket's own messages are still handled one after another. SQLite keeps the
+# one thread (one writer anyway; the tests' in-memory shared-cache database locks whole tables).
+DB_THREADS = int(os.environ.get("JR_DB_THREADS", "8"))
+_db_pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="jr-db")
+# Rendering is CPU work: never in a thread an edit may be waiting for.
+_render_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jr-render")
+
+
+def _pooled() -> bool:
+    from django.conf import settings
+
+    return "sqlite" not in settings.DATABASES["default"]["ENGINE"]
+
+
+def db(fn):
+    """``fn`` as a coroutine that runs it with database access (see above for which thread)."""
+    pooled = database_sync_to_async(fn, thread_sensitive=False, executor=_db_pool)
+    single = database_sync_to_async(fn)
+
+    async def call(*args):
+        return await (pooled if _pooled() else single)(*args)
+
+    return call
+
+
+prerender_off_thread = sync_to_async(realtime.prerender, thread_sensitive=False, executor=_render_pool)
+render_in_pool = database_sync_to_async(realtime.render_after_edit, thread_sensitive=False, executor=_render_pool)
 
 
 class ImageConsumer(AsyncWebsocketConsumer):
@@ -72,7 +103,7 @@ class ImageConsumer(AsyncWebsocketConsumer):
             return await self.database_unavailable()
         try:
             self.image_id = int(self.scope["url_route"]["kwargs"]["image_id"])
-            hello = await database_sync_to_async(self._open)()
+            hello = await db(self._open)()
         except (PermissionDenied, ValueError) as exc:
             await self.send_frame({"type": "error", "message": str(exc) or "not allowed"})
             await self.close(code=4403)
@@ -132,7 +163,7 @@ class ImageConsumer(AsyncWebsocketConsumer):
 
     async def on_edit(self, msg):
         kind = msg["type"]
-        frame, fresh = await database_sync_to_async(realtime.record_edit)(
+        frame, fresh = await db(realtime.record_edit)(
             self.user, self.image_id, kind, msg.get("op"), msg.get("client_id")
         )
         await self.send_frame({"type": "ack", "client_id": frame["client_id"], "seq": frame["seq"]})
@@ -147,19 +178,22 @@ class ImageConsumer(AsyncWebsocketConsumer):
     async def render(self, seq: int):
         """After the broadcast: render the dirty rectangle and tell everyone it is ready."""
         try:
-            view, rect = await database_sync_to_async(realtime.edit_plan)(self.image_id, seq)
-            if rect is None:
-                await database_sync_to_async(realtime.schedule_full_render)(self.image_id, seq)
-                rect = (0, 0, view.image.width, view.image.height)
-            elif rect[2] and rect[3]:
-                await prerender_off_thread(view, seq, rect)
+            if _pooled():
+                rect = await render_in_pool(self.image_id, seq)
+            else:
+                view, rect = await database_sync_to_async(realtime.edit_plan)(self.image_id, seq)
+                if rect is None:
+                    await database_sync_to_async(realtime.schedule_full_render)(self.image_id, seq)
+                    rect = (0, 0, view.image.width, view.image.height)
+                elif rect[2] and rect[3]:
+                    await prerender_off_thread(view, seq, rect)
         except Exception:  # a failed render must not take the socket down; tiles render on request
             log.exception("render of image %s seq %s failed", self.image_id, seq)
             return
         await self.broadcast({"type": "render_ready", "seq": seq, "rect": list(rect)})
 
     async def on_hello(self, msg):
-        frames, head = await database_sync_to_async(realtime.missed_frames)(
+        frames, head = await db(realtime.missed_frames)(
             self.user, self.image_id, msg.get("last_seq", 0)
         )
         for frame in frames:
@@ -171,11 +205,11 @@ class ImageConsumer(AsyncWebsocketConsumer):
         await self.broadcast(frame, skip=self.conn)
 
     async def on_comment(self, msg):
-        frame = await database_sync_to_async(realtime.add_comment)(self.user, self.image_id, msg)
+        frame = await db(realtime.add_comment)(self.user, self.image_id, msg)
         await self.broadcast({**frame, "client_id": msg.get("client_id")})
 
     async def on_resolve(self, msg):
-        frame = await database_sync_to_async(realtime.resolve_comment)(self.user, self.image_id, msg)
+        frame = await db(realtime.resolve_comment)(self.user, self.image_id, msg)
         await self.broadcast(frame)
 
     HANDLERS = {

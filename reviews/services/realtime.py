@@ -430,6 +430,21 @@ def edit_plan(image_id: int, seq: int) -> tuple[LogView, tuple | None]:
     return view, edit_rect(view, seq)
 
 
+def render_after_edit(image_id: int, seq: int) -> tuple[int, int, int, int]:
+    """After edit ``seq`` was acknowledged and broadcast: render the tiles its dirty rectangle
+    touches (``prerender``), or hand a whole-frame change to ``schedule_full_render``. Returns
+    the rectangle that is now ready (image px). Reads the log itself, so it runs in any thread
+    with its own database connection — not in the one thread that serialises the consumers'
+    edits, which then only ever waits for edits."""
+    view, rect = edit_plan(image_id, seq)
+    if rect is None:
+        schedule_full_render(image_id, seq)
+        return (0, 0, view.image.width, view.image.height)
+    if rect[2] and rect[3]:
+        prerender(view, seq, rect)
+    return rect
+
+
 def schedule_full_render(image_id: int, seq: int) -> None:
     """A whole-frame change (refine, intersect, clean-up ...): with a broker the full render goes
     to a Celery worker; in the embedded default it is left to the first request that needs it
@@ -504,6 +519,6 @@ def cutout_tile(image: Image, seq: int, level: int, col: int, row: int) -> bytes
 __all__ = [
     "EditRefused", "DATABASE_UNAVAILABLE", "DATABASE_UNAVAILABLE_MESSAGE", "MaskError", "PermissionDenied", "RateLimiter", "LogView", "group_name", "person",
     "load_image", "welcome", "record_edit", "missed_frames", "add_comment", "resolve_comment", "cursor_frame",
-    "tile_info", "dzi_xml", "log_view", "edit_plan", "prerender", "mask_tile", "original_tile", "cutout_tile",
+    "tile_info", "dzi_xml", "log_view", "edit_plan", "prerender", "render_after_edit", "mask_tile", "original_tile", "cutout_tile",
     "preview_tile", "schedule_full_render", "original_array",
 ]
