@@ -122,6 +122,7 @@ MATRIX = {
     "collections/new/": _fixed("/collections/new/", {"lead", "other_lead"}),
     "collections/<int:pk>/": _col("/collections/{c}/", "col_view"),
     "collections/<int:pk>/progress.json": _col("/collections/{c}/progress.json", "col_view"),
+    "collections/<int:pk>/grid/": _col("/collections/{c}/grid/", "col_view"),
     "collections/<int:pk>/upload/": _col("/collections/{c}/upload/", "col_lead"),
     "collections/<int:pk>/action/": _col("/collections/{c}/action/", "col_view", method="POST", data={"action": "approve"}),
     "collections/<int:pk>/audit/": _col("/collections/{c}/audit/", "col_lead"),
