@@ -469,7 +469,7 @@ def _halo(c: _Ctx):
             region = np.zeros(c.M.shape, bool)
             region[sl] = kp
             out.append(("halo", region, _sev(n_k, 150 * u2, min(1.0, 0.4 + 0.3 * n_k / length)),
-                        f"fringe of backdrop colour {n_k / length:.1f} px wide along about "
+                        f"fringe of backdrop colour {n_k / length / c.fx:.1f} px wide along about "
                         f"{int(length / c.fx)} px of edge; shift the edge in or defringe"))
     return out
 
@@ -502,8 +502,9 @@ def _soft_edge_loss(c: _Ctx):
         region = np.zeros(c.M.shape, bool)
         region[sl] = fn
         out.append(("soft_edge_loss", region, _sev(n, 150 * u2, 0.7),
-                    f"soft edge cut hard along about {int(length / c.fx)} px: {n / length:.1f} px "
-                    f"of its faint outer pixels dropped; feather or restore them"))
+                    f"soft edge cut hard along about {int(length / c.fx)} px: "
+                    f"{n / length / c.fx:.1f} px of its faint outer pixels dropped; feather or "
+                    f"restore them"))
     return out
 
 

@@ -2,6 +2,7 @@
 import ast
 import json
 import pathlib
+import re
 
 import cv2
 import numpy as np
@@ -328,6 +329,20 @@ def test_large_image_is_analysed_at_reduced_size_and_reported_in_full_pixels():
     (f,) = [f for f in rep.findings if f.kind == "trapped_background"]
     x, y, bw, bh = f.bbox
     assert abs(x - 900) < 12 and abs(y - 600) < 12 and abs(bw - 600) < 24 and abs(bh - 600) < 24
+
+
+def test_halo_on_a_large_image_is_measured_in_full_resolution_pixels():
+    w, h = 2400, 1800  # analysed at about 0.42 scale
+    cov = np.zeros((h, w), np.uint8)
+    cv2.circle(cov, (1200, 900), 500, 255, -1, cv2.LINE_AA)
+    img = photo(cov.astype(np.float32) / 255, colour=(120, 120, 120))
+    grown = np.zeros((h, w), np.uint8)
+    cv2.circle(grown, (1200, 900), 512, 255, -1, cv2.LINE_AA)  # a 12 px fringe all round
+    halos = [f for f in qa.analyse(img, grown).findings if f.kind == "halo"]
+    assert halos
+    for f in halos:
+        width = float(re.search(r"colour ([0-9.]+) px wide", f.message).group(1))
+        assert 8 <= width <= 16, f.message
 
 
 @pytest.mark.parametrize("image, mask, field", [
