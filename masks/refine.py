@@ -136,6 +136,14 @@ def _block_stats(base, y, h, x, w, k, size):
 
 
 @njit(cache=True, nogil=True)
+def _copy_span(dst, src):
+    # an explicit loop over two equal-length slices: numba's slice assignment goes through a
+    # generic array copy that costs more than the 32–80 bytes a block row holds
+    for c in range(dst.shape[0]):
+        dst[c] = src[c]
+
+
+@njit(cache=True, nogil=True)
 def _gather(base, atlas, ii, jj, B, T, cols, y0, x0, R):
     """Copy block (i, j) of the grid at (x0, y0) grown by R px into atlas slot n; outside the
     image the nearest edge pixel is used (edge replication)."""
@@ -150,7 +158,7 @@ def _gather(base, atlas, ii, jj, B, T, cols, y0, x0, R):
             src = base[min(max(sy + r, 0), H - 1)]
             dst = atlas[ay + r]
             if inside:
-                dst[ax:ax + T] = src[sx:sx + T]
+                _copy_span(dst[ax:ax + T], src[sx:sx + T])
             else:
                 for c in range(T):
                     dst[ax + c] = src[min(max(sx + c, 0), W - 1)]
@@ -168,7 +176,7 @@ def _scatter(res, out, ii, jj, B, R, cols):
         bh = min(B, h - oy)
         bw = min(B, w - ox)
         for r in range(bh):
-            out[oy + r][ox:ox + bw] = res[ay + r][ax:ax + bw]
+            _copy_span(out[oy + r][ox:ox + bw], res[ay + r][ax:ax + bw])
 
 
 @njit(cache=True, nogil=True)

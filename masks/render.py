@@ -78,30 +78,83 @@ def _composite_kernel(a, c, mode):
 
 
 @njit(cache=True, nogil=True)
-def _segment_row(row, lo, hi, base_x, c, qx, qy, inv, vy):
-    # min squared distance from pixel centres lo..hi-1 of one row to one segment. Branch-free
-    # float32 in its own function so that LLVM vectorises it. The offset from the segment start
-    # is taken in float64 from absolute coordinates, so a pixel gets the same bits in any window
-    for X in range(lo, hi):
-        vx = np.float32(base_x + X)
-        t = min(max((vx * qx + c) * inv, np.float32(0.0)), np.float32(1.0))
+def _segment_row(row, xs, base_x, c, qx, qy, inv, vy):
+    # min squared distance from the pixel centres of one row span to one segment. ``row`` and
+    # ``xs`` (the span's x indices as float64) are slices, so the loop index is known to be
+    # non-negative: with a signed index numba adds a wraparound select that stops LLVM from
+    # vectorising. Branch-free float32; the offset from the segment start is taken in float64
+    # from absolute coordinates, so a pixel gets the same bits in any window
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    for i in range(row.shape[0]):
+        vx = np.float32(base_x + xs[i])
+        t = min(max((vx * qx + c) * inv, zero), one)
         dx = vx - t * qx
         dy = vy - t * qy
-        row[X] = min(row[X], dx * dx + dy * dy)
+        row[i] = min(row[i], dx * dx + dy * dy)
 
 
 @njit(cache=True, nogil=True)
-def _finish_row(row, lo, hi, inner, radius, hiw, scale, out, mode, store):
-    # squared distances → profile → 8-bit coverage → stored (``store``) or composited into
-    # ``out``; branch-free so it vectorises (a pixel out of reach gets F = 0 and stays as it was)
-    for X in range(lo, hi):
-        dist = math.sqrt(np.float64(row[X]))
-        f = _profile_integral(dist + 0.5, inner, radius, hiw) - _profile_integral(dist - 0.5, inner, radius, hiw)
-        v = np.int32(min(max(math.floor(scale * f + 0.5), 0.0), 255.0))
-        if store:
-            out[X] = v
+def _coverage_px(d2, inner, radius, hiw, scale):
+    # squared distance → profile → 8-bit coverage (a pixel out of reach gets 0)
+    dist = math.sqrt(np.float64(d2))
+    f = _profile_integral(dist + 0.5, inner, radius, hiw) - _profile_integral(dist - 0.5, inner, radius, hiw)
+    return np.int32(min(max(math.floor(scale * f + 0.5), 0.0), 255.0))
+
+
+@njit(cache=True, nogil=True)
+def _finish_row(row, inner, radius, hiw, scale, out, mode, store):
+    # squared distances of one row span → coverage, stored (``store``) or composited into
+    # ``out`` (a slice of the same span). One branch-free loop per case, so each vectorises
+    if store:
+        for i in range(row.shape[0]):
+            out[i] = np.uint8(_coverage_px(row[i], inner, radius, hiw, scale))
+    elif mode == 0:
+        for i in range(row.shape[0]):
+            v = _coverage_px(row[i], inner, radius, hiw, scale)
+            out[i] = np.uint8(_composite_px(np.int32(out[i]), v, 0))
+    else:
+        for i in range(row.shape[0]):
+            v = _coverage_px(row[i], inner, radius, hiw, scale)
+            out[i] = np.uint8(_composite_px(np.int32(out[i]), v, 1))
+
+
+@njit(cache=True, nogil=True)
+def _fill_row(out, v, mode, store):
+    # a run of pixels that all get coverage ``v``: stored or composited
+    if store:
+        for i in range(out.shape[0]):
+            out[i] = np.uint8(v)
+    else:
+        for i in range(out.shape[0]):
+            out[i] = np.uint8(_composite_px(np.int32(out[i]), v, mode))
+
+
+@njit(cache=True, nogil=True)
+def _merge_spans(lo, hi, m, out_lo, out_hi):
+    """Sort the half-open ranges lo[:m], hi[:m] (in place) and merge overlapping or touching
+    ones into out_lo / out_hi; returns how many. Insertion sort: the lists are short and mostly
+    in order already (a stroke that loops back crosses a row in places far apart)."""
+    for q in range(1, m):
+        a = lo[q]
+        b = hi[q]
+        p = q - 1
+        while p >= 0 and lo[p] > a:
+            lo[p + 1] = lo[p]
+            hi[p + 1] = hi[p]
+            p -= 1
+        lo[p + 1] = a
+        hi[p + 1] = b
+    nm = 0
+    for q in range(m):
+        if nm > 0 and lo[q] <= out_hi[nm - 1]:
+            if hi[q] > out_hi[nm - 1]:
+                out_hi[nm - 1] = hi[q]
         else:
-            out[X] = _composite_px(np.int32(out[X]), v, mode)
+            out_lo[nm] = lo[q]
+            out_hi[nm] = hi[q]
+            nm += 1
+    return nm
 
 
 @njit(cache=True, nogil=True)
@@ -110,13 +163,24 @@ def _stroke_kernel(a, x0, y0, xy, radius, hardness, opacity, mode, cov):
     (mode 0 keep / 1 remove) or, with ``cov`` of the window's shape, written there instead.
 
     Row by row: the segments whose capsule reaches the row, each over the x-range its discs
-    can reach; min squared distance per pixel centre, then the profile."""
+    can reach; min squared distance per pixel centre, then the profile.
+
+    Core skip: a pixel whose centre is within ``hardness·radius − ½`` of the centre line gets
+    F = 1 (to within 1e-12), so one coverage value ``vcore``. On each row the pixels within
+    that distance (less a safety margin far above float32 rounding) of a point of the stroke
+    form a few intervals; they get ``vcore`` without any distance being computed. Only strokes
+    whose ``vcore`` cannot depend on those last bits of F (255·opacity + ½ not within 1e-9 of
+    an integer) take this path, so the bytes are the same as computing every pixel."""
     h, w = a.shape
     reach = radius + 0.5              # F(δ) > 0 only for δ < radius + ½
     reach2 = reach * reach
     inner = hardness * radius
     scale = 255.0 * opacity
     hiw = 0.5 / (radius - inner) if radius > inner else 0.0
+    vlo = min(max(math.floor(scale * (1.0 - 1e-9) + 0.5), 0.0), 255.0)
+    vhi = min(max(math.floor(scale * (1.0 + 1e-9) + 0.5), 0.0), 255.0)
+    vcore = np.int32(vlo)
+    use_core = vlo == vhi and inner - 0.5 > 0.0
     n = xy.shape[0]
     nseg = n - 1 if n > 1 else 1
     ax = np.empty(nseg)
@@ -124,6 +188,7 @@ def _stroke_kernel(a, x0, y0, xy, radius, hardness, opacity, mode, cov):
     ex = np.empty(nseg)
     ey = np.empty(nseg)
     il2 = np.empty(nseg)
+    core = np.empty(nseg)              # radius of the sure-core disc at each segment's ends
     ylo = np.empty(nseg, np.int64)
     yhi = np.empty(nseg, np.int64)
     counts = np.zeros(h + 1, np.int64)
@@ -136,6 +201,8 @@ def _stroke_kernel(a, x0, y0, xy, radius, hardness, opacity, mode, cov):
         ey[s] = by - ay[s]
         ll = ex[s] * ex[s] + ey[s] * ey[s]
         il2[s] = 1.0 / ll if ll > 0.0 else 0.0   # a repeated point is a disc: t stays 0
+        # float32 distances to this segment are off by at most ~1e-6·(reach + length) px
+        core[s] = inner - 0.5 - (1e-3 + 1e-5 * (reach + math.sqrt(ll))) if use_core else 0.0
         lo = min(max(y0, int(math.floor(min(ay[s], by) - reach)) - 1), y0 + h)
         hi = max(min(y0 + h, int(math.ceil(max(ay[s], by) + reach)) + 1), lo)
         ylo[s] = lo
@@ -151,12 +218,16 @@ def _stroke_kernel(a, x0, y0, xy, radius, hardness, opacity, mode, cov):
             segs[fill[Y - y0]] = s
             fill[Y - y0] += 1
     row = np.empty(w, np.float32)
+    xs = np.arange(w).astype(np.float64)
     xlo = np.empty(nseg, np.int64)
     xhi = np.empty(nseg, np.int64)
-    ilo = np.empty(nseg, np.int64)
-    ihi = np.empty(nseg, np.int64)
-    mlo = np.empty(nseg, np.int64)
-    mhi = np.empty(nseg, np.int64)
+    ilo = np.empty(nseg + 1, np.int64)
+    ihi = np.empty(nseg + 1, np.int64)
+    mlo = np.empty(nseg + 1, np.int64)
+    mhi = np.empty(nseg + 1, np.int64)
+    clo = np.empty(nseg + 1, np.int64)      # sure-core ranges (merged in place)
+    chi = np.empty(nseg + 1, np.int64)
+    store = cov.shape[0] == h
     for r in range(h):
         k0 = counts[r]
         k1 = counts[r + 1]
@@ -164,6 +235,7 @@ def _stroke_kernel(a, x0, y0, xy, radius, hardness, opacity, mode, cov):
             continue
         cy = (y0 + r) + 0.5
         m = 0
+        nc = 0
         for k in range(k0, k1):
             s = segs[k]
             sy0 = min(ay[s], ay[s] + ey[s])
@@ -185,49 +257,73 @@ def _stroke_kernel(a, x0, y0, xy, radius, hardness, opacity, mode, cov):
                 ilo[m] = lo
                 ihi[m] = hi
                 m += 1
+            # sure-core discs at the segment's start (and at the stroke's last point): the
+            # next segment starts where this one ends, and reaches this row if its disc does
+            for e in range(2 if s == nseg - 1 else 1):
+                rc = core[s]
+                px = ax[s] + ex[s] * e
+                dyc = cy - (ay[s] + ey[s] * e)
+                remc = rc * rc - dyc * dyc
+                if rc > 0.0 and remc > 0.0:
+                    hwc = math.sqrt(remc)
+                    clo_ = max(0, int(math.ceil(px - hwc - 0.5)) - x0)
+                    chi_ = min(w, int(math.floor(px + hwc - 0.5)) + 1 - x0)
+                    if chi_ > clo_:
+                        clo[nc] = clo_
+                        chi[nc] = chi_
+                        nc += 1
         if m == 0:
             continue
-        # merge the x-ranges (a stroke that loops back crosses a row in places far apart):
-        # insertion sort, the lists are short and mostly in order already
-        for q in range(1, m):
-            lo = ilo[q]
-            hi = ihi[q]
-            p = q - 1
-            while p >= 0 and ilo[p] > lo:
-                ilo[p + 1] = ilo[p]
-                ihi[p + 1] = ihi[p]
-                p -= 1
-            ilo[p + 1] = lo
-            ihi[p + 1] = hi
-        nm = 0
-        for q in range(m):
-            lo = ilo[q]
-            hi = ihi[q]
-            if nm > 0 and lo <= mhi[nm - 1]:
-                if hi > mhi[nm - 1]:
-                    mhi[nm - 1] = hi
-            else:
-                mlo[nm] = lo
-                mhi[nm] = hi
-                nm += 1
+        nm = _merge_spans(ilo, ihi, m, mlo, mhi)
+        nc = _merge_spans(clo, chi, nc, clo, chi) if nc > 0 else 0
         for q in range(nm):
-            for X in range(mlo[q], mhi[q]):
-                row[X] = np.inf
+            row[mlo[q]:mhi[q]] = np.inf
         for k in range(k0, k1):
             s = segs[k]
+            lo = xlo[s]
+            hi = xhi[s]
+            if hi <= lo:
+                continue
             vy = cy - ay[s]
             qx = np.float32(ex[s])
             qy = np.float32(ey[s])
             inv = np.float32(il2[s])
             vy32 = np.float32(vy)
             c = vy32 * qy
-            _segment_row(row, xlo[s], xhi[s], (x0 + 0.5) - ax[s], c, qx, qy, inv, vy32)
-        if cov.shape[0] == h:
-            for q in range(nm):
-                _finish_row(row, mlo[q], mhi[q], inner, radius, hiw, scale, cov[r], 0, True)
-        else:
-            for q in range(nm):
-                _finish_row(row, mlo[q], mhi[q], inner, radius, hiw, scale, a[r], mode, False)
+            bx = (x0 + 0.5) - ax[s]
+            p = lo                                  # the gaps between the cores only
+            for q in range(nc):
+                if chi[q] <= p:
+                    continue
+                if clo[q] >= hi:
+                    break
+                if clo[q] > p:
+                    _segment_row(row[p:clo[q]], xs[p:clo[q]], bx, c, qx, qy, inv, vy32)
+                p = chi[q]
+                if p >= hi:
+                    break
+            if p < hi:
+                _segment_row(row[p:hi], xs[p:hi], bx, c, qx, qy, inv, vy32)
+        out = cov[r] if store else a[r]
+        for q in range(nm):
+            lo = mlo[q]
+            hi = mhi[q]
+            p = lo
+            for j in range(nc):
+                if chi[j] <= p:
+                    continue
+                if clo[j] >= hi:
+                    break
+                if clo[j] > p:
+                    _finish_row(row[p:clo[j]], inner, radius, hiw, scale, out[p:clo[j]], mode, store)
+                p = max(p, clo[j])
+                e = min(chi[j], hi)
+                _fill_row(out[p:e], vcore, mode, store)
+                p = e
+                if p >= hi:
+                    break
+            if p < hi:
+                _finish_row(row[p:hi], inner, radius, hiw, scale, out[p:hi], mode, store)
 
 
 def stroke_profile(distance, radius: float, hardness: float, opacity: float = 1.0):
@@ -280,7 +376,7 @@ def stroke_coverage(op: StrokeOp, window: Rect) -> np.ndarray:
 
 
 _POOL = None
-_PARALLEL_MIN_PX = 250_000   # below this a second thread costs more than it saves
+_PARALLEL_MIN_WORK = 200_000   # px·segments: below this a second thread costs more than it saves
 
 
 def _pool():
@@ -291,6 +387,22 @@ def _pool():
     return _POOL
 
 
+def _row_work(op: StrokeOp, y: int, h: int) -> np.ndarray:
+    """Estimated kernel work (px evaluated) per row y … y+h−1: each segment costs its x-extent
+    plus the brush's reach on both sides on every row its capsule meets."""
+    xy = op.xy
+    a = xy[:-1] if len(xy) > 1 else xy
+    b = xy[1:] if len(xy) > 1 else xy
+    reach = op.radius + 0.5
+    lo = np.clip(np.floor(np.minimum(a[:, 1], b[:, 1]) - reach).astype(np.int64) - 1 - y, 0, h)
+    hi = np.clip(np.ceil(np.maximum(a[:, 1], b[:, 1]) + reach).astype(np.int64) + 1 - y, 0, h)
+    width = np.abs(b[:, 0] - a[:, 0]) + 2 * reach
+    diff = np.zeros(h + 1)
+    np.add.at(diff, lo, width)
+    np.add.at(diff, hi, -width)
+    return np.cumsum(diff[:h])
+
+
 def _stroke_apply(a: np.ndarray, win: Rect, op: StrokeOp) -> None:
     part = _intersect(win, stroke_bounds(op))
     if part is None or op.opacity <= 0:
@@ -298,14 +410,21 @@ def _stroke_apply(a: np.ndarray, win: Rect, op: StrokeOp) -> None:
     view = _sub(a, win, part)
     args = (op.xy, float(op.radius), float(op.hardness), float(op.opacity), _MODES[op.mode], _NO_COV)
     x, y, w, h = part
-    n = min(_pool()._max_workers, h // 32) if w * h >= _PARALLEL_MIN_PX else 1
-    if n <= 1:
+    workers = _pool()._max_workers if h >= 64 else 1
+    work = np.cumsum(_row_work(op, y, h)) if workers > 1 else None
+    if work is None or work[-1] < _PARALLEL_MIN_WORK:
         _stroke_kernel(view, x, y, *args)
         return
     # rows are independent (each pixel's value comes from absolute coordinates): bands of rows
-    # in parallel threads give the same bytes (the kernel releases the GIL)
-    cuts = [h * i // n for i in range(n + 1)]
-    jobs = [_pool().submit(_stroke_kernel, view[c0:c1], x, y + c0, *args) for c0, c1 in zip(cuts, cuts[1:])]
+    # in parallel threads give the same bytes (the kernel releases the GIL). A random-walk
+    # stroke's work is far from even over its bounding box, so the bands are cut at equal
+    # shares of the estimated work, not of the rows; the calling thread does the last band
+    cuts = [0] + [int(np.searchsorted(work, work[-1] * i / workers)) for i in range(1, workers)] + [h]
+    cuts = sorted(set(cuts))
+    bands = list(zip(cuts, cuts[1:]))
+    jobs = [_pool().submit(_stroke_kernel, view[c0:c1], x, y + c0, *args) for c0, c1 in bands[:-1]]
+    c0, c1 = bands[-1]
+    _stroke_kernel(view[c0:c1], x, y + c0, *args)
     for job in jobs:
         job.result()
 

@@ -222,9 +222,47 @@ def test_threaded_stroke_bands_give_the_same_bytes(monkeypatch):
     base[100:600, 100:700] = 200
     ops = [stroke([[50 + 7 * i, 350 + 300 * math.sin(i / 9)] for i in range(100)], 40, hardness=0.3),
            stroke([[700, 40], [100, 650]], 25, mode="remove", opacity=0.7)]
+    x0, y0, x1, y1 = render_module.stroke_bounds(ops[0])
+    assert render_module._row_work(ops[0], max(y0, 0), min(y1, 700) - max(y0, 0)).sum() >= render_module._PARALLEL_MIN_WORK
     threaded = render(base, ops)
     part = render(base, ops, rect=(123, 77, 531, 444))
-    monkeypatch.setattr(render_module, "_PARALLEL_MIN_PX", 10**12)
+    monkeypatch.setattr(render_module, "_PARALLEL_MIN_WORK", 10**12)
     single = render(base, ops)
     assert np.array_equal(threaded, single)
     assert np.array_equal(part, single[77:521, 123:654])
+
+
+def _kernel_arithmetic_coverage(op, window):
+    """The stroke coverage of ``window`` computed for every pixel, from every segment, with
+    the kernel's float32 distance arithmetic (numpy, no shortcuts)."""
+    x0, y0, w, h = window
+    xy = op.xy
+    starts, ends = (xy[:-1], xy[1:]) if len(xy) > 1 else (xy, xy)
+    xs = np.arange(w, dtype=np.float64)
+    cy = (y0 + np.arange(h, dtype=np.float64) + 0.5)[:, None]
+    d2 = np.full((h, w), np.inf, np.float32)
+    for (ax, ay), (bx, by) in zip(starts, ends):
+        ex, ey = bx - ax, by - ay
+        ll = ex * ex + ey * ey
+        qx, qy, inv = np.float32(ex), np.float32(ey), np.float32(1.0 / ll if ll > 0 else 0.0)
+        vy = (cy - ay).astype(np.float32)
+        vx = (((x0 + 0.5) - ax) + xs).astype(np.float32)[None, :]
+        t = np.clip((vx * qx + vy * qy) * inv, np.float32(0), np.float32(1))
+        dx, dy = vx - t * qx, vy - t * qy
+        d2 = np.minimum(d2, dx * dx + dy * dy)
+    f = stroke_profile(np.sqrt(d2.astype(np.float64)), op.radius, op.hardness, 1.0)
+    return np.clip(np.floor(255.0 * op.opacity * f + 0.5), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_stroke_kernel_shortcuts_give_the_plain_arithmetic(seed):
+    # the kernel skips the distance work inside the sure core and beyond each segment's reach;
+    # the bytes must equal computing every pixel against every segment
+    rng = np.random.default_rng(seed)
+    radius = float(rng.choice([0.7, 3.0, 9.5, 24.0]))
+    hardness = float(rng.choice([0.0, 0.5, 0.95, 1.0]))
+    opacity = float(rng.choice([1.0, 0.5, 0.37]))      # 0.5: 127.5 + ½ is an integer, no core skip
+    walk = np.cumsum(rng.normal(0, radius / 2, (40, 2)), axis=0) + 60
+    op = stroke(np.round(walk, 2).tolist(), radius, hardness=hardness, opacity=opacity)
+    window = (-5, 3, 130, 120)
+    assert np.array_equal(stroke_coverage(op, window), _kernel_arithmetic_coverage(op, window))
