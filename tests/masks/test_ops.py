@@ -157,3 +157,17 @@ def test_twenty_thousand_points_accepted():
 @pytest.mark.parametrize("kind,field", [("path", "d"), ("channel", "d"), ("cleanup", "region")])
 def test_bad_path_data(kind, field, d, words):
     assert words in refused(with_(kind, **{field: d}), field)
+
+
+def test_arc_reaching_beyond_the_coordinate_limit_is_refused():
+    # both endpoints are in range, but the large arc of radius 99 999 swings ~200 000 px away
+    msg = refused(with_("path", d="M 0 0 A 99999 99999 0 1 1 1 0 Z"), "d")
+    assert "reaches beyond" in msg and "100000" in msg
+
+
+def test_path_flattening_to_too_many_vertices_is_refused():
+    # each near-full circle of radius 49 000 px flattens to ~1 550 vertices at 0.1 px tolerance:
+    # 700 of them are 1.1 M vertices from 24 kB of path data
+    loops = " ".join("A 49000 49000 0 1 1 1 0 A 49000 49000 0 1 1 0 0" for _ in range(350))
+    msg = refused(with_("path", d=f"M 0 0 {loops} Z"), "d")
+    assert "1000000 vertices" in msg
