@@ -197,6 +197,13 @@ def _parse_uncached(d: str) -> Geometry:
                 return text == "1"
         raise PathDataError(f"arc flags must be 0 or 1 (command {cmd!r})")
 
+    def first_control(explicit: bool, family: str) -> complex:
+        # C / Q read their first control point; S / T reflect the previous command's last
+        # control point about the current point (or use the current point after any other)
+        if explicit:
+            return base + complex(number("x1"), number("y1"))
+        return 2 * pos - last_ctrl if last_ctrl is not None and last_cmd in family else pos
+
     def coord(x: float, y: float) -> complex:
         if abs(x) > MAX_COORD or abs(y) > MAX_COORD:
             raise PathDataError(f"coordinate ({x:g}, {y:g}) is beyond ±{MAX_COORD:g} px")
@@ -252,10 +259,7 @@ def _parse_uncached(d: str) -> Geometry:
             current.append(pos)
             last_ctrl = None
         elif up in "CS":
-            if up == "C":
-                c1 = base + complex(number("x1"), number("y1"))
-            else:
-                c1 = 2 * pos - last_ctrl if last_ctrl is not None and last_cmd in "CS" else pos
+            c1 = first_control(up == "C", "CS")
             c2 = base + complex(number("x2"), number("y2"))
             p = base + complex(number("x"), number("y"))
             for c in (c1, c2, p):
@@ -263,10 +267,7 @@ def _parse_uncached(d: str) -> Geometry:
             current.append(_cubic_points(pos, c1, c2, p))
             last_ctrl, pos = c2, p
         elif up in "QT":
-            if up == "Q":
-                c1 = base + complex(number("x1"), number("y1"))
-            else:
-                c1 = 2 * pos - last_ctrl if last_ctrl is not None and last_cmd in "QT" else pos
+            c1 = first_control(up == "Q", "QT")
             p = base + complex(number("x"), number("y"))
             for c in (c1, p):
                 coord(c.real, c.imag)

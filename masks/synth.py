@@ -219,13 +219,22 @@ class _Scene:
 
         self.c.paint(sl, _coverage(dist - r), colour)
 
-    def disc(self, cx, cy, r, refl_phase=0.0):
-        """Metal disc (a bezel cup seen from the front), radius ``r`` px."""
-        box = self.c.box(cx - r, cy - r, cx + r, cy + r)
+    def _around(self, cx, cy, ext):
+        """The canvas box within ``ext`` px of (cx, cy) px: (slices, dx, dy) with dx, dy the
+        pixel centres' offsets from (cx, cy) as full arrays; None when it misses the canvas."""
+        box = self.c.box(cx - ext, cy - ext, cx + ext, cy + ext)
         if box is None:
-            return
+            return None
         sl, X, Y = box
         dx, dy = np.broadcast_arrays(X - cx, Y - cy)
+        return sl, dx, dy
+
+    def disc(self, cx, cy, r, refl_phase=0.0):
+        """Metal disc (a bezel cup seen from the front), radius ``r`` px."""
+        box = self._around(cx, cy, r)
+        if box is None:
+            return
+        sl, dx, dy = box
         rr = np.sqrt(dx * dx + dy * dy)
 
         def colour(pick):
@@ -235,12 +244,10 @@ class _Scene:
 
     def stone(self, cx, cy, rx, ry, tint):
         """Faceted semi-transparent stone, elliptical outline radii (rx, ry) px."""
-        ext = max(rx, ry) + 1
-        box = self.c.box(cx - ext, cy - ext, cx + ext, cy + ext)
+        box = self._around(cx, cy, max(rx, ry) + 1)
         if box is None:
             return
-        sl, X, Y = box
-        u, v = np.broadcast_arrays(X - cx, Y - cy)
+        sl, u, v = box
         d = _ellipse_dist(u, v, rx, ry)
         r0 = min(rx, ry)
 
@@ -251,12 +258,10 @@ class _Scene:
 
     def pearl(self, cx, cy, r, base, soft):
         """Pearl radius ``r`` px with a lustrous edge whose alpha falls off over ``soft`` px."""
-        ext = r + soft
-        box = self.c.box(cx - ext, cy - ext, cx + ext, cy + ext)
+        box = self._around(cx, cy, r + soft)
         if box is None:
             return
-        sl, X, Y = box
-        u, v = np.broadcast_arrays(X - cx, Y - cy)
+        sl, u, v = box
         rr = np.sqrt(u * u + v * v)
         base = np.asarray(base, np.float32)
 
