@@ -158,9 +158,11 @@ def _merge_spans(lo, hi, m, out_lo, out_hi):
 
 
 @njit(cache=True, nogil=True)
-def _stroke_kernel(a, x0, y0, xy, radius, hardness, opacity, mode, cov):
+def _stroke_kernel(a, x0, y0, xy, radius, hardness, opacity, mode, cov, first_row, row_step):
     """Stroke coverage over the window (x0, y0, w, h) of ``a``: composited into ``a`` in place
     (mode 0 keep / 1 remove) or, with ``cov`` of the window's shape, written there instead.
+    Only rows first_row, first_row + row_step, … of the window are done (threads share rows
+    out this way: every thread gets an even share of the work, wherever the stroke goes).
 
     Row by row: the segments whose capsule reaches the row, each over the x-range its discs
     can reach; min squared distance per pixel centre, then the profile.
@@ -228,7 +230,7 @@ def _stroke_kernel(a, x0, y0, xy, radius, hardness, opacity, mode, cov):
     clo = np.empty(nseg + 1, np.int64)      # sure-core ranges (merged in place)
     chi = np.empty(nseg + 1, np.int64)
     store = cov.shape[0] == h
-    for r in range(h):
+    for r in range(first_row, h, row_step):
         k0 = counts[r]
         k1 = counts[r + 1]
         if k0 == k1:
@@ -371,12 +373,12 @@ def stroke_coverage(op: StrokeOp, window: Rect) -> np.ndarray:
     """Coverage (uint8, 255 = full, already times opacity) of a stroke over ``window``."""
     x, y, w, h = window
     cov = np.zeros((h, w), np.uint8)
-    _stroke_kernel(cov, x, y, op.xy, float(op.radius), float(op.hardness), float(op.opacity), 0, cov)
+    _stroke_kernel(cov, x, y, op.xy, float(op.radius), float(op.hardness), float(op.opacity), 0, cov, 0, 1)
     return cov
 
 
 _POOL = None
-_PARALLEL_MIN_WORK = 200_000   # px·segments: below this a second thread costs more than it saves
+_PARALLEL_MIN_WORK = 200_000   # px (see _stroke_work): below this a second thread costs more than it saves
 
 
 def _pool():
@@ -387,20 +389,13 @@ def _pool():
     return _POOL
 
 
-def _row_work(op: StrokeOp, y: int, h: int) -> np.ndarray:
-    """Estimated kernel work (px evaluated) per row y … y+h−1: each segment costs its x-extent
-    plus the brush's reach on both sides on every row its capsule meets."""
+def _stroke_work(op: StrokeOp) -> float:
+    """Estimated kernel work (px evaluated): each segment covers about (x-extent + brush
+    diameter) px on each of its (y-extent + brush diameter) rows."""
     xy = op.xy
-    a = xy[:-1] if len(xy) > 1 else xy
-    b = xy[1:] if len(xy) > 1 else xy
-    reach = op.radius + 0.5
-    lo = np.clip(np.floor(np.minimum(a[:, 1], b[:, 1]) - reach).astype(np.int64) - 1 - y, 0, h)
-    hi = np.clip(np.ceil(np.maximum(a[:, 1], b[:, 1]) + reach).astype(np.int64) + 1 - y, 0, h)
-    width = np.abs(b[:, 0] - a[:, 0]) + 2 * reach
-    diff = np.zeros(h + 1)
-    np.add.at(diff, lo, width)
-    np.add.at(diff, hi, -width)
-    return np.cumsum(diff[:h])
+    ext = np.abs(np.diff(xy, axis=0)) if len(xy) > 1 else np.zeros((1, 2))
+    span = 2 * op.radius + 1
+    return float(((ext[:, 0] + span) * (ext[:, 1] + span)).sum())
 
 
 def _stroke_apply(a: np.ndarray, win: Rect, op: StrokeOp) -> None:
@@ -410,21 +405,15 @@ def _stroke_apply(a: np.ndarray, win: Rect, op: StrokeOp) -> None:
     view = _sub(a, win, part)
     args = (op.xy, float(op.radius), float(op.hardness), float(op.opacity), _MODES[op.mode], _NO_COV)
     x, y, w, h = part
-    workers = _pool()._max_workers if h >= 64 else 1
-    work = np.cumsum(_row_work(op, y, h)) if workers > 1 else None
-    if work is None or work[-1] < _PARALLEL_MIN_WORK:
-        _stroke_kernel(view, x, y, *args)
+    n = _pool()._max_workers if h >= 64 and _stroke_work(op) >= _PARALLEL_MIN_WORK else 1
+    if n <= 1:
+        _stroke_kernel(view, x, y, *args, 0, 1)
         return
-    # rows are independent (each pixel's value comes from absolute coordinates): bands of rows
-    # in parallel threads give the same bytes (the kernel releases the GIL). A random-walk
-    # stroke's work is far from even over its bounding box, so the bands are cut at equal
-    # shares of the estimated work, not of the rows; the calling thread does the last band
-    cuts = [0] + [int(np.searchsorted(work, work[-1] * i / workers)) for i in range(1, workers)] + [h]
-    cuts = sorted(set(cuts))
-    bands = list(zip(cuts, cuts[1:]))
-    jobs = [_pool().submit(_stroke_kernel, view[c0:c1], x, y + c0, *args) for c0, c1 in bands[:-1]]
-    c0, c1 = bands[-1]
-    _stroke_kernel(view[c0:c1], x, y + c0, *args)
+    # rows are independent (each pixel's value comes from absolute coordinates), so threads
+    # can share them out, thread t taking rows t, t + n, t + 2n, …: the same bytes (the kernel
+    # releases the GIL), and an even share of the work however the stroke wanders
+    jobs = [_pool().submit(_stroke_kernel, view, x, y, *args, t, n) for t in range(1, n)]
+    _stroke_kernel(view, x, y, *args, 0, n)
     for job in jobs:
         job.result()
 

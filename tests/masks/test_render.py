@@ -222,8 +222,7 @@ def test_threaded_stroke_bands_give_the_same_bytes(monkeypatch):
     base[100:600, 100:700] = 200
     ops = [stroke([[50 + 7 * i, 350 + 300 * math.sin(i / 9)] for i in range(100)], 40, hardness=0.3),
            stroke([[700, 40], [100, 650]], 25, mode="remove", opacity=0.7)]
-    x0, y0, x1, y1 = render_module.stroke_bounds(ops[0])
-    assert render_module._row_work(ops[0], max(y0, 0), min(y1, 700) - max(y0, 0)).sum() >= render_module._PARALLEL_MIN_WORK
+    assert render_module._stroke_work(ops[0]) >= render_module._PARALLEL_MIN_WORK   # threaded
     threaded = render(base, ops)
     part = render(base, ops, rect=(123, 77, 531, 444))
     monkeypatch.setattr(render_module, "_PARALLEL_MIN_WORK", 10**12)
