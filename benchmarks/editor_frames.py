@@ -35,6 +35,8 @@ import statistics
 import sys
 import time
 
+from benchmarks.harness import pct
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -44,15 +46,6 @@ ZOOMS = (0.25, 1.0, 4.0, 8.0)
 GOAL_P95_MS = 20.0
 GOAL_HEAP_MB = 300.0
 MOVE_INTERVAL_S = 0.008  # a 125 Hz mouse
-
-
-def pct(values, p):
-    s = sorted(values)
-    if not s:
-        return float("nan")
-    k = (len(s) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
 # ------------------------------------------------------------------ the log (stack environment)

@@ -30,6 +30,16 @@ class HarnessError(RuntimeError):
     """A process did not come up (the message carries the tail of its log)."""
 
 
+def pct(values, p: float) -> float:
+    """The ``p``-th percentile (0–100) of ``values``, linearly interpolated; NaN when empty."""
+    s = sorted(values)
+    if not s:
+        return float("nan")
+    k = (len(s) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 nobody listens on right now."""
     with socket.socket() as s:

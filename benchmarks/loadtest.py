@@ -22,7 +22,7 @@ import statistics
 import sys
 import time
 
-from benchmarks.harness import LOOPBACK, PgDatabase, Stack
+from benchmarks.harness import LOOPBACK, PgDatabase, Stack, pct
 from benchmarks.wsclient import EditError, Reviewer, stroke
 
 
@@ -39,13 +39,6 @@ class Stats:
 
     def error(self, what: str):
         self.errors.append(what)
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
 async def http_get(port: int, path: str, session: str, timeout: float = 30.0) -> tuple[int, int]:
@@ -200,7 +193,7 @@ async def run(args) -> int:
         n = stats.count.get(kind, 0)
         lat = stats.lat.get(kind, [])
         med = f"{statistics.median(lat) * 1000:.1f}" if lat else "-"
-        p95 = f"{pct(lat, 0.95) * 1000:.1f}" if lat else "-"
+        p95 = f"{pct(lat, 95) * 1000:.1f}" if lat else "-"
         print(f"{kind:<18}{n:>8}{n / elapsed:>9.1f}{med:>11}{p95:>9}")
     print(f"errors: {len(stats.errors)}" + (f"  e.g. {stats.errors[:3]}" if stats.errors else ""))
     print(f"acknowledged edits lost or renumbered: {len(lost)}; images where clients disagree: {len(diverged)}; "
@@ -211,7 +204,7 @@ async def run(args) -> int:
         with open(args.json, "w") as fh:
             json.dump({"elapsed_s": elapsed, "counts": stats.count, "errors": stats.errors[:50], "lost": lost,
                        "diverged": diverged, "memory_rss_bytes": mem, "cpu_seconds": cpu,
-                       "latency_ms": {k: {"median": statistics.median(v) * 1000, "p95": pct(v, 0.95) * 1000}
+                       "latency_ms": {k: {"median": statistics.median(v) * 1000, "p95": pct(v, 95) * 1000}
                                       for k, v in stats.lat.items() if v}}, fh, indent=1)
     return 1 if stats.errors or lost or diverged else 0
 

@@ -25,16 +25,7 @@ import random
 import statistics
 import time
 
-from benchmarks.harness import Stack, port_open
-
-
-def pct(values, p):
-    s = sorted(values)
-    if not s:
-        return float("nan")
-    k = (len(s) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+from benchmarks.harness import Stack, pct, port_open
 
 
 class Arrivals:
