@@ -23,7 +23,8 @@ from masks.trace import parse_path, to_path_data, trace
 
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 CLIP_PATH_NAME = "Clipping path"
-EXPORT_TOLERANCE = 0.25  # px: the embedded path follows the mask more tightly than an editing path
+EXPORT_TOLERANCE = 0.12  # px: the embedded path follows the mask closely enough that, filled, it gives
+# back the exported mask (IoU >= 0.99 on the synthetic jewelry, thin chain links included)
 JPEG_QUALITY = 95
 
 
