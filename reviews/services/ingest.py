@@ -296,30 +296,26 @@ def _base_alpha(image: Image, loaded) -> tuple[np.ndarray, str]:
 
 def build_tiles(image: Image, rgb: np.ndarray, alpha: np.ndarray) -> str:
     """DZI pyramids "original" (JPEG) and "cutout" (RGBA PNG) under <folder>/tiles; returns that prefix."""
-    from masks.tiles import build_pyramid
+    from masks.tiles import build_pyramid, publish_pyramids
 
     prefix = f"{image.folder}/tiles"
+    layers = {"original": (rgb, "jpeg"), "cutout": (np.dstack([rgb, alpha]), "png")}
     local = storage.local_path(prefix)
+    if local is not None:
+        # Built beside the destination (same file system) and swapped in at once, so a viewer
+        # never sees half a pyramid or a mix of two ingests.
+        publish_pyramids(local, layers)
+        return prefix
     work = tempfile.mkdtemp(prefix="jr-tiles-")
     try:
-        build_pyramid(rgb, work, "original", fmt="jpeg")
-        build_pyramid(np.dstack([rgb, alpha]), work, "cutout", fmt="png")
-        if local is not None:
-            # swap the whole folder in at once, so a viewer never sees half a pyramid
-            os.makedirs(os.path.dirname(local), exist_ok=True)
-            old = local + ".old"
-            shutil.rmtree(old, ignore_errors=True)
-            if os.path.exists(local):
-                os.replace(local, old)
-            shutil.move(work, local)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            for root, _dirs, names in os.walk(work):
-                for n in names:
-                    full = os.path.join(root, n)
-                    rel = os.path.relpath(full, work).replace(os.sep, "/")
-                    with open(full, "rb") as fh:
-                        storage.write_bytes(f"{prefix}/{rel}", fh.read())
+        for name, (array, fmt) in layers.items():
+            build_pyramid(array, work, name, fmt=fmt)
+        for root, _dirs, names in os.walk(work):
+            for n in names:
+                full = os.path.join(root, n)
+                rel = os.path.relpath(full, work).replace(os.sep, "/")
+                with open(full, "rb") as fh:
+                    storage.write_bytes(f"{prefix}/{rel}", fh.read())
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return prefix

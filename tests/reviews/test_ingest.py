@@ -136,3 +136,31 @@ def test_embedded_default_ingests_in_the_background(world, settings, monkeypatch
 
     wait_idle(10)
     assert ran and ran[0][0] == image.pk and ran[0][1].startswith("jr-background")
+
+
+def test_local_tiles_are_built_beside_their_folder_and_replace_the_old_set(world, monkeypatch,
+                                                                          django_capture_on_commit_callbacks):
+    """Local storage: the pyramids are staged next to <folder>/tiles (same file system) and
+    swapped in whole; nothing is built under the system temp folder and moved across."""
+    import os
+    import tempfile
+
+    from reviews.services.ingest import build_tiles
+
+    rgb, alpha = small_photo()
+    [image] = upload(world, [("a.jpg", jpeg_bytes(rgb))], django_capture_on_commit_callbacks).created
+    image.refresh_from_db()
+    local = storage.local_path(image.tiles_prefix)
+    assert local is not None  # the tests run on local storage
+    stale = os.path.join(local, "stale_files")
+    os.makedirs(stale)
+
+    def no_temp(*args, **kwargs):
+        raise AssertionError("local tiles must not be built under the system temp folder")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", no_temp)
+    assert build_tiles(image, rgb, alpha) == image.tiles_prefix
+    assert storage.exists(f"{image.tiles_prefix}/original.dzi") and storage.exists(f"{image.tiles_prefix}/cutout.dzi")
+    assert not os.path.exists(stale)  # the old set went as a whole
+    # No staging folder (".tiles.part-…") or old set left beside it.
+    assert [n for n in os.listdir(os.path.dirname(local)) if n.startswith(".tiles")] == []
