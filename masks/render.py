@@ -17,6 +17,7 @@ arithmetic inside a margin, clean-up on the whole area it depends on.
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import math
 import os
 
@@ -418,6 +419,37 @@ def _stroke_apply(a: np.ndarray, win: Rect, op: StrokeOp) -> None:
         job.result()
 
 
+def _stroke_run_apply(a: np.ndarray, win: Rect, ops: list) -> None:
+    """Apply consecutive strokes ``ops`` in log order, the rows shared out among the pool's
+    threads by absolute image row (thread t takes rows Y with Y mod n = t, in every stroke).
+    A pixel's row belongs to one thread for the whole run, so each pixel still gets the
+    strokes in log order and the same bytes as one stroke at a time, without a barrier
+    between strokes (and the per-stroke imbalance between threads averages out)."""
+    jobs = []
+    for op in ops:
+        part = _intersect(win, stroke_bounds(op))
+        if part is None or op.opacity <= 0:
+            continue
+        jobs.append((_sub(a, win, part), part[0], part[1], op.xy, float(op.radius), float(op.hardness),
+                     float(op.opacity), _MODES[op.mode], _NO_COV))
+    n = _pool()._max_workers
+    if n <= 1 or sum(_stroke_work(op) for op in ops) < _PARALLEL_MIN_WORK * 2:
+        for op in ops:
+            _stroke_apply(a, win, op)
+        return
+
+    def share(t):
+        for view, x, y, *args in jobs:
+            _stroke_kernel(view, x, y, *args, (t - y) % n, n)
+
+    futures = [_pool().submit(share, t) for t in range(1, n)]
+    try:
+        share(0)
+    finally:
+        for f in futures:
+            f.result()
+
+
 # ---------------------------------------------------------------- compositing (in place)
 
 def _div255(v: np.ndarray) -> np.ndarray:
@@ -511,7 +543,9 @@ def _apply(a: np.ndarray, win: Rect, op, image) -> None:
         _apply_channel(a, win, op, image)
 
 
-def _path_apply(a: np.ndarray, win: Rect, op: PathOp) -> None:
+def _path_apply(a: np.ndarray, win: Rect, op: PathOp, tiles=None) -> None:
+    """Composite a path over ``win``; ``tiles``, when given, is the op's coverage_tiles
+    sequence (possibly rasterised ahead of time, see _prefetch_path_tiles)."""
     mode = _MODES[op.mode]
     if mode == 2:  # intersect: everything the path does not reach becomes 0
         keep = np.zeros_like(a)
@@ -519,7 +553,9 @@ def _path_apply(a: np.ndarray, win: Rect, op: PathOp) -> None:
         if part is not None:
             _sub(keep, win, part)[...] = _sub(a, win, part)
         a[...] = keep
-    for part, cov in paths.coverage_tiles(op.d, op.fill_rule, win, op.feather):
+    if tiles is None:
+        tiles = paths.coverage_tiles(op.d, op.fill_rule, win, op.feather)
+    for part, cov in tiles:
         view = _sub(a, win, part)
         if isinstance(cov, int):   # a uniform tile: no per-pixel work
             if cov == 255 and mode != 2:
@@ -536,11 +572,51 @@ def _union(a: Rect, b: Rect) -> Rect:
     return (x0, y0, x1 - x0, y1 - y0)
 
 
+_OVERLAP_MIN_PX = 1 << 20   # px: below this window size refine is too quick to overlap anything
+
+
+def _prefetch_path_tiles(ops, win: Rect, busy) -> dict:
+    """Rasterise path coverage tiles (which do not depend on alpha) while ``busy`` (a future)
+    runs: {op index: iterator over that op's coverage_tiles}, the tiles drawn so far first,
+    then the rest drawn lazily. Stops drawing as soon as ``busy`` is done, so the memory held
+    is bounded by what fits in that time. skia holds the GIL, so this runs on the calling
+    thread while the work in ``busy`` (OpenCV, nogil numba) runs on another."""
+    out = {}
+    for i, op in enumerate(ops):
+        if not isinstance(op, PathOp):
+            continue
+        if busy.done():
+            break
+        gen = paths.coverage_tiles(op.d, op.fill_rule, win, op.feather)
+        drawn = []
+        for item in gen:
+            drawn.append(item)
+            if busy.done():
+                break
+        out[i] = itertools.chain(drawn, gen)
+    return out
+
+
+def _refine_and_prefetch(base, refine_op, ops, win: Rect):
+    """(refined window, prefetched path tiles): refine on a pool thread while this thread
+    rasterises paths, when the window is big enough for that to pay off."""
+    x, y, w, h = win
+    if refine.is_identity(refine_op) or w * h < _OVERLAP_MIN_PX or not any(isinstance(op, PathOp) for op in ops):
+        return refine.refine_window(base, refine_op, win), {}
+    job = _pool().submit(refine.refine_window, base, refine_op, win)
+    try:
+        tiles = _prefetch_path_tiles(ops, win, job)
+    finally:
+        a = job.result()
+    return a, tiles
+
+
 def _render_window(base, refine_op, ops, win: Rect, image) -> np.ndarray:
     H, W = base.shape
     last = max((i for i, op in enumerate(ops) if isinstance(op, CleanupOp)), default=None)
+    tiles = {}
     if last is None:
-        a = refine.refine_window(base, refine_op, win)
+        a, tiles = _refine_and_prefetch(base, refine_op, ops, win)
         rest = ops
     else:
         op = ops[last]
@@ -558,8 +634,21 @@ def _render_window(base, refine_op, ops, win: Rect, image) -> np.ndarray:
             view[...] = refine.cleanup(view, op, region, edges)
         a = _sub(big, need, win).copy() if need != win else big
         rest = ops[last + 1:]
-    for op in rest:
-        _apply(a, win, op, image)
+    i = 0
+    while i < len(rest):
+        op = rest[i]
+        if isinstance(op, StrokeOp):
+            j = i
+            while j < len(rest) and isinstance(rest[j], StrokeOp):
+                j += 1
+            _stroke_run_apply(a, win, rest[i:j])
+            i = j
+            continue
+        if i in tiles:
+            _path_apply(a, win, op, tiles[i])
+        else:
+            _apply(a, win, op, image)
+        i += 1
     return a
 
 

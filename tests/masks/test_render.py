@@ -231,6 +231,36 @@ def test_threaded_stroke_bands_give_the_same_bytes(monkeypatch):
     assert np.array_equal(part, single[77:521, 123:654])
 
 
+def test_overlapped_refine_and_batched_strokes_give_the_same_bytes(monkeypatch):
+    # a frame big enough that refine runs on a pool thread while the path is rasterised, and
+    # crossing strokes of both modes run as one batch shared out by row: the bytes must equal
+    # one op at a time on one thread, and every rectangle must equal its crop
+    from masks import render as render_module
+    H, W = 1000, 1100
+    assert H * W >= render_module._OVERLAP_MIN_PX
+    base = np.zeros((H, W), np.uint8)
+    base[150:850, 200:900] = 255
+    base[400:600, 450:650] = 0
+    base[300:700:3, 100:1000] = 128
+    ring = "M 100 100 H 1000 V 900 H 100 Z M 300.5 300.5 H 700.25 V 650.75 H 300.5 Z"
+    ops = [parse_op({"type": "refine", "shift_edge": -1.5, "contrast": 20, "feather": 1.5, "smooth": 20}),
+           path(ring, fill_rule="evenodd")]
+    for k in range(6):
+        pts = [[80 + 8.5 * i, 500 + (280 - 40 * k) * math.sin(i / (7 + k))] for i in range(110)]
+        ops.append(stroke(pts, 18 + 4 * k, hardness=0.2 * k, mode="remove" if k % 2 else "keep",
+                          opacity=1.0 if k % 3 else 0.6))
+    ops.append(path("M 400 50 L 1050 500 L 600 980 Z", mode="subtract"))
+    ops.append(stroke([[1000, 60], [120, 950]], 30, hardness=0.5))
+    fast = render(base, ops)
+    parts = [(rect, render(base, ops, rect=rect)) for rect in ((0, 0, W, H), (137, 211, 700, 500), (990, 0, 110, 1000))]
+    monkeypatch.setattr(render_module, "_OVERLAP_MIN_PX", 10**12)
+    monkeypatch.setattr(render_module, "_PARALLEL_MIN_WORK", 10**12)
+    plain = render(base, ops)
+    assert np.array_equal(fast, plain)
+    for (x, y, w, h), got in parts:
+        assert np.array_equal(got, plain[y:y + h, x:x + w])
+
+
 def _kernel_arithmetic_coverage(op, window):
     """The stroke coverage of ``window`` computed for every pixel, from every segment, with
     the kernel's float32 distance arithmetic (numpy, no shortcuts)."""
