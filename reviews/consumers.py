@@ -2,8 +2,10 @@
 
 Thin on purpose: each message is size- and rate-checked, then one call into
 ``reviews.services.realtime`` (policy + ``masklog``: one short transaction) and a broadcast to the
-image's group. Rendering happens after the broadcast, off the hot path: the dirty rectangle at
-once (then ``render_ready``), a whole-frame change in the Celery task.
+image's group. Then ``render_ready`` (the edit's dirty rectangle: fetch those tiles of the new
+revision); the tiles render on the first request for them, a whole-frame change also in the
+Celery task. Edits that arrive on an image meanwhile are announced together next
+(``PostEditRenders``); each still gets its ``render_ready``.
 
 Client → server: op, undo, redo, hello, cursor, comment, resolve.
 Server → client: welcome, ack, op, synced, render_ready, presence, cursor, comment, error.
@@ -22,9 +24,9 @@ import json
 import logging
 import os
 import secrets
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -64,8 +66,6 @@ def _reject_constant(name: str):
 # one thread (one writer anyway; the tests' in-memory shared-cache database locks whole tables).
 DB_THREADS = int(os.environ.get("JR_DB_THREADS", "8"))
 _db_pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="jr-db")
-# Rendering is CPU work: never in a thread an edit may be waiting for.
-_render_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jr-render")
 
 
 def _pooled() -> bool:
@@ -85,8 +85,51 @@ def db(fn):
     return call
 
 
-prerender_off_thread = sync_to_async(realtime.prerender, thread_sensitive=False, executor=_render_pool)
-render_in_pool = database_sync_to_async(realtime.render_after_edit, thread_sensitive=False, executor=_render_pool)
+class PostEditRenders:
+    """The ``render_ready`` frames after edits: at most one look at the log per image in flight
+    in this process; the edits that arrive meanwhile wait and then go as one burst (one query,
+    the union of their dirty rectangles for the latest of them; see
+    ``realtime.render_after_edits``, which also says why nothing is rendered then).
+
+    One instance per event loop (see ``post_edit_renders``): its tasks belong to that loop."""
+
+    def __init__(self):
+        self.waiting: dict[int, set[int]] = {}
+        self.announce: dict[int, object] = {}
+        self.running: dict[int, asyncio.Task] = {}  # strong references: the loop keeps only weak ones
+
+    def request(self, image_id: int, seq: int, announce) -> None:
+        """Render edit ``seq`` soon; ``announce(frame)`` broadcasts its ``render_ready``."""
+        self.waiting.setdefault(image_id, set()).add(seq)
+        self.announce[image_id] = announce
+        task = self.running.get(image_id)
+        if task is None or task.done():  # a finished drain has already left its loop
+            self.running[image_id] = asyncio.create_task(self.drain(image_id), name=f"render-{image_id}")
+
+    async def drain(self, image_id: int) -> None:
+        while self.waiting.get(image_id):
+            seqs = sorted(self.waiting.pop(image_id))
+            announce = self.announce[image_id]
+            try:
+                ready = await db(realtime.render_after_edits)(image_id, seqs)
+            except Exception:  # must not take a socket down; tiles render on request anyway
+                log.exception("render_ready of image %s seqs %s failed", image_id, seqs)
+                continue
+            for seq, rect in ready:
+                await announce({"type": "render_ready", "seq": seq, "rect": list(rect)})
+        self.announce.pop(image_id, None)
+        self.running.pop(image_id, None)
+
+
+_post_edit_renders: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PostEditRenders]" = weakref.WeakKeyDictionary()
+
+
+def post_edit_renders() -> PostEditRenders:
+    """The running loop's ``PostEditRenders`` (tests run one loop per test; daphne one in all)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _post_edit_renders:
+        _post_edit_renders[loop] = PostEditRenders()
+    return _post_edit_renders[loop]
 
 
 class ImageConsumer(AsyncWebsocketConsumer):
@@ -96,7 +139,6 @@ class ImageConsumer(AsyncWebsocketConsumer):
         self.conn = secrets.token_hex(6)
         self.user = self.scope.get("user")
         self.limiter = realtime.RateLimiter(RATE_PER_S, BURST)
-        self.renders: set[asyncio.Task] = set()
         self.closing = False  # closed by us (database unreachable): ignore what is still in flight
         await self.accept()
         if self.scope.get("database_unavailable"):  # the session could not even be read
@@ -171,26 +213,7 @@ class ImageConsumer(AsyncWebsocketConsumer):
             await self.broadcast(frame)
         else:  # a retry after a dropped connection: the others already have it
             await self.send_frame(frame)
-        task = asyncio.create_task(self.render(frame["seq"]))
-        self.renders.add(task)
-        task.add_done_callback(self.renders.discard)
-
-    async def render(self, seq: int):
-        """After the broadcast: render the dirty rectangle and tell everyone it is ready."""
-        try:
-            if _pooled():
-                rect = await render_in_pool(self.image_id, seq)
-            else:
-                view, rect = await database_sync_to_async(realtime.edit_plan)(self.image_id, seq)
-                if rect is None:
-                    await database_sync_to_async(realtime.schedule_full_render)(self.image_id, seq)
-                    rect = (0, 0, view.image.width, view.image.height)
-                elif rect[2] and rect[3]:
-                    await prerender_off_thread(view, seq, rect)
-        except Exception:  # a failed render must not take the socket down; tiles render on request
-            log.exception("render of image %s seq %s failed", self.image_id, seq)
-            return
-        await self.broadcast({"type": "render_ready", "seq": seq, "rect": list(rect)})
+        post_edit_renders().request(self.image_id, frame["seq"], self.broadcast)
 
     async def on_hello(self, msg):
         frames, head = await db(realtime.missed_frames)(
