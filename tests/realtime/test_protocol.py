@@ -222,6 +222,25 @@ async def test_render_ready_follows_each_edit_with_its_dirty_rect(image, world):
     await a.close()
 
 
+async def test_a_burst_of_edits_still_gives_every_edit_its_render_ready(image, world):
+    a = await open_socket(world.users["retoucher1"], image.pk)
+    b = await open_socket(world.users["lead"], image.pk)
+    spots = [(10 + 20 * i, 15 + 12 * i) for i in range(5)]
+    for i, (x, y) in enumerate(spots):  # sent back to back: later ones arrive while one is in flight
+        await a.send({"type": "op", "client_id": f"burst{i}", "op": stroke(x, y, radius=3)})
+    ready = {}
+    while len(ready) < len(spots):
+        frame = await b.of_type("render_ready")
+        ready.setdefault(frame["seq"], frame["rect"])
+    assert sorted(ready) == [1, 2, 3, 4, 5]
+    for seq, (x, y) in zip(range(1, 6), spots):
+        rx, ry, rw, rh = ready[seq]
+        # each edit's rectangle covers its own stroke (x..x+6, y..y+3, radius 3)
+        assert rx <= x - 3 and ry <= y - 3 and rx + rw >= x + 9 and ry + rh >= y + 6, (seq, ready[seq])
+    await a.close()
+    await b.close()
+
+
 def _replay(frames, base):
     entries = []
     for f in sorted(frames, key=lambda f: f["seq"]):
