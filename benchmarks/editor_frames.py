@@ -154,6 +154,20 @@ def paced_moves(page, points):
             time.sleep(wait)
 
 
+def recorded_drag(page, points) -> dict:
+    """Press at the first point, move paced through the rest, release: the page's frame record
+    of the gesture (see RECORDER / STOP), with "seconds" of wall time from the press."""
+    page.mouse.move(*points[0])
+    page.evaluate(RECORDER)
+    mark = time.perf_counter()
+    page.mouse.down()
+    paced_moves(page, points[1:])
+    page.mouse.up()
+    record = page.evaluate(STOP)
+    record["seconds"] = time.perf_counter() - mark
+    return record
+
+
 def stroke_points(box, n: int):
     """A 200-point wavy stroke across the middle of the stage (page CSS px)."""
     x0, y0 = box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.5
@@ -210,15 +224,8 @@ def measure(app_url: str, session: str, image_id: int, width: int, height: int, 
                 # --- stroke
                 page.focus("#jr-stage")
                 page.keyboard.press("b")
-                pts = stroke_points(box, points)
-                page.mouse.move(*pts[0])
-                page.evaluate(RECORDER)
                 mark = time.perf_counter()
-                page.mouse.down()
-                paced_moves(page, pts[1:])
-                page.mouse.up()
-                stroke = page.evaluate(STOP)
-                stroke["seconds"] = time.perf_counter() - mark
+                stroke = recorded_drag(page, stroke_points(box, points))
                 page.wait_for_function("window.jrEditor.pending.size === 0", timeout=120000)
                 page.wait_for_function(WAIT_TILES, timeout=120000)
                 during = [p for t, p in sent if t >= mark]
@@ -226,15 +233,7 @@ def measure(app_url: str, session: str, image_id: int, width: int, height: int, 
                 all_bytes = sum(len(p.encode()) for p in during)
                 # --- pan
                 page.keyboard.press("h")
-                pts = pan_points(box, pan_moves)
-                page.mouse.move(*pts[0])
-                page.evaluate(RECORDER)
-                mark = time.perf_counter()
-                page.mouse.down()
-                paced_moves(page, pts[1:])
-                page.mouse.up()
-                pan = page.evaluate(STOP)
-                pan["seconds"] = time.perf_counter() - mark
+                pan = recorded_drag(page, pan_points(box, pan_moves))
                 page.wait_for_function(WAIT_TILES, timeout=120000)
                 bitmaps = page.evaluate(BITMAPS)
                 rows.append({"zoom": zoom, "pan_moves": pan_moves, "stroke": stroke, "pan": pan, "op_bytes": op_bytes,
