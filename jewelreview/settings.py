@@ -146,10 +146,10 @@ STORAGES = {
 # Channels: Redis when REDIS_URL is set, otherwise one process's memory.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    # channels_redis' list-based layer. (Its pub/sub layer moved cursors twice as fast in the load
-    # test but did not get cross-server broadcasts back after a Redis restart: not used.)
+    # channels_redis' pub/sub layer (each frame once per process, not once per socket), which
+    # after a Redis outage asks this process's sockets to resume: see reviews/layers.py
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        "default": {"BACKEND": "reviews.layers.ResyncingPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -34,6 +34,7 @@ from django.core.exceptions import PermissionDenied
 
 from masks.errors import MaskError
 from reviews import throttle
+from reviews.layers import LAYER_UNAVAILABLE
 from reviews.services import realtime
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 64 * 1024  # an op is a few hundred bytes; a 5 000-point stroke fits
 # messages per connection (cursor moves are sent at ≤ 20/s); the HTTP edit API allows the same
 RATE_PER_S, BURST = throttle.EDIT_RATE_PER_S, throttle.EDIT_BURST
+LAYER_UNAVAILABLE_MESSAGE = "the server cannot reach its message bus for a moment; reconnecting"
+LAYER_RESYNC_MESSAGE = "the server's message bus was interrupted; reconnecting to catch up"
 TRY_AGAIN_LATER = 4503  # close code: try again later (daphne only sends 1000 or 3000–4999; cf. HTTP 503)
 
 
@@ -153,12 +156,18 @@ class ImageConsumer(AsyncWebsocketConsumer):
         except realtime.DATABASE_UNAVAILABLE:
             return await self.database_unavailable()
         self.group = realtime.group_name(self.image_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        try:
+            await self.channel_layer.group_add(self.group, self.channel_name)
+        except LAYER_UNAVAILABLE:
+            return await self.try_again_later(LAYER_UNAVAILABLE_MESSAGE)
         self.joined = True
         await self.send_frame(hello)
         me = hello["me"]
-        await self.broadcast({"type": "presence", "event": "join", "conn": self.conn, "user": me},
-                             skip=self.conn, reply_to=self.channel_name)
+        try:
+            await self.broadcast({"type": "presence", "event": "join", "conn": self.conn, "user": me},
+                                 skip=self.conn, reply_to=self.channel_name)
+        except LAYER_UNAVAILABLE:
+            await self.try_again_later(LAYER_UNAVAILABLE_MESSAGE)
 
     def _open(self) -> dict:
         image = realtime.load_image(self.user, self.image_id)
@@ -169,9 +178,13 @@ class ImageConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.joined:
             self.joined = False
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            await self.broadcast({"type": "presence", "event": "leave", "conn": self.conn, "user": self.me},
-                                 skip=self.conn)
+            try:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+                await self.broadcast({"type": "presence", "event": "leave", "conn": self.conn, "user": self.me},
+                                     skip=self.conn)
+            except LAYER_UNAVAILABLE:  # Redis is away: the others' sockets resume and re-learn presence
+                log.warning("image %s: leave of socket %s not announced (channel layer unreachable)",
+                            self.image_id, self.conn)
 
     # ------------------------------------------------------------------ incoming
     async def receive(self, text_data=None, bytes_data=None):
@@ -202,6 +215,8 @@ class ImageConsumer(AsyncWebsocketConsumer):
             await self.error(str(exc) or "not allowed", client_id)
         except realtime.DATABASE_UNAVAILABLE:
             await self.database_unavailable()
+        except LAYER_UNAVAILABLE:  # stored edits stay stored; the resume delivers them
+            await self.try_again_later(LAYER_UNAVAILABLE_MESSAGE)
 
     async def on_edit(self, msg):
         kind = msg["type"]
@@ -251,12 +266,21 @@ class ImageConsumer(AsyncWebsocketConsumer):
         await self.send_frame(frame)
 
     async def database_unavailable(self):
-        """Tell the client, then close so that it reconnects and re-sends (see the module doc)."""
-        log.warning("image %s: database unreachable; closing socket %s with %s",
-                    getattr(self, "image_id", "?"), self.conn, TRY_AGAIN_LATER)
+        await self.try_again_later(realtime.DATABASE_UNAVAILABLE_MESSAGE)
+
+    async def try_again_later(self, message: str):
+        """Tell the client, then close so that it reconnects, resumes and re-sends (module doc)."""
+        if self.closing:
+            return
+        log.warning("image %s: %s; closing socket %s with %s",
+                    getattr(self, "image_id", "?"), message, self.conn, TRY_AGAIN_LATER)
         self.closing = True
-        await self.send_frame({"type": "error", "retry": True, "message": realtime.DATABASE_UNAVAILABLE_MESSAGE})
+        await self.send_frame({"type": "error", "retry": True, "message": message})
         await self.close(code=TRY_AGAIN_LATER)
+
+    async def layer_resync(self, event):
+        """The channel layer was disconnected from Redis and is back: frames may be missing."""
+        await self.try_again_later(LAYER_RESYNC_MESSAGE)
 
     async def broadcast(self, frame: dict, skip: str | None = None, reply_to: str | None = None):
         """Send ``frame`` to everyone on this image; encoded once, not once per recipient."""

@@ -117,6 +117,39 @@ async def test_resume_after_disconnect_gets_what_was_missed_and_keeps_pending_ed
     await b.close()
 
 
+async def test_a_channel_layer_resync_closes_sockets_to_resume_and_nothing_is_lost(image, world):
+    """After Redis came back the layer sends ``layer.resync`` (reviews.layers: pub/sub kept
+    nothing meanwhile); each socket is told to try again and closed with 4503, and the page's
+    resume brings what it missed."""
+    from channels.layers import get_channel_layer
+
+    from reviews.services.realtime import group_name
+
+    r1, lead = world.users["retoucher1"], world.users["lead"]
+    a, b = await open_socket(r1, image.pk), await open_socket(lead, image.pk)
+    await a.send({"type": "op", "client_id": "a1", "base_seq": 0, "op": stroke(10, 10)})
+    assert (await a.of_type("ack"))["seq"] == 1
+    await b.until(lambda f: f["type"] == "op" and f["seq"] == 1)
+
+    await get_channel_layer().group_send(group_name(image.pk), {"type": "layer.resync"})
+    for client in (a, b):
+        frame = await client.of_type("error")
+        assert frame["retry"] is True and "reconnecting" in frame["message"] and "client_id" not in frame
+        assert (await client.comm.receive_output(5))["code"] == 4503
+    # meanwhile (in a real outage: while its frame was lost) the lead's colleague edits on
+    c = await open_socket(world.users["lead"], image.pk)
+    await c.send({"type": "op", "client_id": "c1", "base_seq": 1, "op": stroke(30, 30)})
+    await c.of_type("ack")
+
+    a = await open_socket(r1, image.pk, hello=False)
+    await a.send({"type": "hello", "last_seq": 1})
+    assert (await a.of_type("synced"))["head_seq"] == 2
+    assert [(f["seq"], f["client_id"]) for f in a.ops()] == [(2, "c1")]
+    assert await db(Operation.objects.filter(image=image).count) == 2
+    await a.close()
+    await c.close()
+
+
 NAN_OP = ('{"type":"op","client_id":"n1","op":{"type":"stroke","mode":"keep","points":[[1,2]],'
           '"radius":NaN,"hardness":1}}')
 
