@@ -133,7 +133,7 @@ async def run(args) -> int:
     try:
         w, h = (int(v) for v in args.size.split("x"))
         world = stack.seed(reviewers=args.reviewers, images=args.images, size=args.size)
-        extra = {"DB_CONN_MAX_AGE": args.conn_max_age} if args.conn_max_age is not None else {}
+        extra = {"DB_POOL_SIZE": args.db_pool_size} if args.db_pool_size is not None else {}
         servers = stack.daphnes(2, **extra)
         worker = stack.worker("worker-1")
         from masks.tiles import level_count
@@ -218,8 +218,8 @@ def main(argv=None) -> int:
     ap.add_argument("--edit-every", type=float, default=1.5, help="seconds between one reviewer's edits")
     ap.add_argument("--cursor-hz", type=float, default=5.0, help="cursor moves per second per reviewer")
     ap.add_argument("--http-every", type=float, default=2.0, help="seconds between one reviewer's HTTP requests")
-    ap.add_argument("--conn-max-age", type=int, help="DB_CONN_MAX_AGE (s) for the daphnes: persistent "
-                    "PostgreSQL connections (default: the settings' default, a new connection per request)")
+    ap.add_argument("--db-pool-size", type=int, help="DB_POOL_SIZE for the daphnes: PostgreSQL connections per "
+                    "process (default: the settings' default; 0 = no pool, persistent connections per thread)")
     ap.add_argument("--json", help="also write the figures to this file")
     ap.add_argument("--logs", help="keep the stack's folder (server logs) here instead of a temporary one")
     args = ap.parse_args(argv)

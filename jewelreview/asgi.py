@@ -12,9 +12,10 @@ from django.db import connections  # noqa: E402
 
 def _close_request_connections(**kwargs):
     """Under ASGI each HTTP request runs its sync code in a thread of its own that ends with the
-    request, so a persistent connection (CONN_MAX_AGE, kept for the websocket consumers' long-lived
-    threads) would be left open behind it until garbage collection: under load PostgreSQL ran
-    out of connection slots (HTTP 500). request_finished is sent in the request's thread."""
+    request, so its connection must be given back here (request_finished is sent in that thread):
+    with the pool (settings: DB_POOL_SIZE) it goes back to the pool; without it a persistent
+    connection would be left open behind the thread until garbage collection (under load
+    PostgreSQL ran out of connection slots: HTTP 500)."""
     connections.close_all()
 
 

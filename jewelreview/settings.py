@@ -90,14 +90,25 @@ TEMPLATES = [
 _default_db = f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
 DATABASES = {"default": dj_database_url.config(default=_default_db)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Persistent connections: a new PostgreSQL connection costs several ms of the websocket
-    # consumer's single database thread per message (the edit ack waited ~1 s behind them under
-    # load). Health checks make a connection PostgreSQL dropped (restart, network cut) be
-    # replaced at the next request instead of failing it. DB_CONN_MAX_AGE=0 turns it off.
-    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", True)
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
     # a dead server is noticed in seconds, not after the kernel's TCP timeout (s)
-    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5)
+    _options["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5)
+    # Health checks: a connection PostgreSQL dropped (restart, network cut) is replaced at the
+    # next use instead of failing it (with the pool: checked out of it only when alive).
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", True)
+    # A connection pool per process (psycopg_pool, Django's "pool" option), shared by every thread:
+    # under ASGI each HTTP request runs in a thread of its own, so without it each request opened
+    # (and PostgreSQL forked) a new connection, and the websocket consumers' DB threads each held
+    # one. DB_POOL_SIZE is the most connections one process opens; a request waits at most
+    # DB_POOL_TIMEOUT s for one, then fails cleanly (503 / "try again" frame). DB_POOL_SIZE=0:
+    # no pool, persistent connections per thread for DB_CONN_MAX_AGE s instead.
+    _pool_size = env_int("DB_POOL_SIZE", 12)
+    if _pool_size > 0:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django: pooling replaces persistent connections
+        _options["pool"] = {"min_size": min(2, _pool_size), "max_size": _pool_size,
+                            "timeout": env_int("DB_POOL_TIMEOUT", 5)}
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -63,8 +63,8 @@ def _reject_constant(name: str):
 # Where the consumers' database calls run. Channels' default is one thread per process for all
 # of them; with PostgreSQL an edit's transaction waits ~10 ms for its commit (and more under
 # load), so 25 editors on one process queued behind each other (acks > 1 s in the load test).
-# With PostgreSQL they run in a pool of DB_THREADS threads, each with its own persistent
-# connection: commits overlap, and the order of edits is still the log's (the image row lock in
+# With PostgreSQL they run in a pool of DB_THREADS threads, each taking a connection from the
+# process's connection pool (settings: DB_POOL_SIZE) per call: commits overlap, and the order of edits is still the log's (the image row lock in
 # masklog), and each socket's own messages are still handled one after another. SQLite keeps the
 # one thread (one writer anyway; the tests' in-memory shared-cache database locks whole tables).
 DB_THREADS = int(os.environ.get("JR_DB_THREADS", "8"))

@@ -11,7 +11,7 @@ from benchmarks.harness import REPO
 
 PROBE = ("import json; from jewelreview import settings as s; db = s.DATABASES['default']; "
          "print(json.dumps({'age': db['CONN_MAX_AGE'], 'health': db.get('CONN_HEALTH_CHECKS', False), "
-         "'connect_timeout': db.get('OPTIONS', {}).get('connect_timeout'), "
+         "'connect_timeout': db.get('OPTIONS', {}).get('connect_timeout'), 'pool': db.get('OPTIONS', {}).get('pool'), "
          "'transport': getattr(s, 'CELERY_BROKER_TRANSPORT_OPTIONS', None)}))")
 
 
@@ -23,14 +23,21 @@ def settings_with(**env) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def test_postgresql_gets_persistent_health_checked_connections(tmp_path):
+def test_postgresql_gets_a_pool_of_health_checked_connections_per_process(tmp_path):
     pg = settings_with(DATABASE_URL="postgres://u@127.0.0.1:5432/x", JEWELREVIEW_VAR=str(tmp_path))
-    assert (pg["age"], pg["health"], pg["connect_timeout"]) == (60, True, 5)
-    tuned = settings_with(DATABASE_URL="postgres://u@127.0.0.1:5432/x", DB_CONN_MAX_AGE="0",
+    assert (pg["age"], pg["health"], pg["connect_timeout"]) == (0, True, 5)  # Django: pool, not persistent
+    assert pg["pool"] == {"min_size": 2, "max_size": 12, "timeout": 5}
+    sized = settings_with(DATABASE_URL="postgres://u@127.0.0.1:5432/x", DB_POOL_SIZE="30", DB_POOL_TIMEOUT="2",
+                          JEWELREVIEW_VAR=str(tmp_path))
+    assert sized["pool"] == {"min_size": 2, "max_size": 30, "timeout": 2}
+    unpooled = settings_with(DATABASE_URL="postgres://u@127.0.0.1:5432/x", DB_POOL_SIZE="0",
+                             JEWELREVIEW_VAR=str(tmp_path))
+    assert (unpooled["age"], unpooled["health"], unpooled["pool"]) == (60, True, None)
+    tuned = settings_with(DATABASE_URL="postgres://u@127.0.0.1:5432/x", DB_POOL_SIZE="0", DB_CONN_MAX_AGE="0",
                           DB_CONN_HEALTH_CHECKS="0", JEWELREVIEW_VAR=str(tmp_path))
     assert (tuned["age"], tuned["health"]) == (0, False)
     sqlite = settings_with(JEWELREVIEW_VAR=str(tmp_path))
-    assert sqlite["age"] == 0 and sqlite["connect_timeout"] is None
+    assert sqlite["age"] == 0 and sqlite["connect_timeout"] is None and sqlite["pool"] is None
 
 
 def test_redis_broker_hands_a_dead_workers_task_on_within_minutes(tmp_path):
