@@ -23,7 +23,9 @@ the same crop of the full frame.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import math
+import os
 from functools import lru_cache
 
 import cv2
@@ -34,7 +36,7 @@ from masks.ops import CleanupOp, RefineOp
 
 FINE = 16         # px: granularity of the search for the edge band
 BLOCK = 32        # px: the edge band is refined in blocks of this size (a multiple of FINE)
-ATLAS_COLS = 64   # blocks per row of the atlas the edge band is refined in
+ATLAS_COLS = 64   # the atlas the edge band is refined in is this many margin-grown blocks wide
 
 
 def _gauss(sigma: float) -> int:
@@ -116,20 +118,53 @@ def _block_edges(start: int, length: int, k: int, limit: int, size: int):
     return lo, hi, lo < hi
 
 
-def _block_stats(base, y, h, x, w, k, size):
+_POOL = None
+_SPLIT_MIN_PX = 1 << 20   # px: below this the scan and the copies stay on the calling thread
+
+
+def _pool():
+    """Threads for the halves of the block scan and of the copies (a pool of its own: the
+    caller may itself be running on a pool thread)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = concurrent.futures.ThreadPoolExecutor(max(1, min(3, (os.cpu_count() or 1) - 1)),
+                                                      thread_name_prefix="masks-refine")
+    return _POOL
+
+
+def _halves(fn, n, parallel):
+    """fn(0, n // 2) on a pool thread and fn(n // 2, n) here (or fn(0, n) here alone)."""
+    if not parallel or n < 2:
+        fn(0, n)
+        return
+    job = _pool().submit(fn, 0, n // 2)
+    try:
+        fn(n // 2, n)
+    finally:
+        job.result()
+
+
+def _block_stats(base, y, h, x, w, k, size, out=None, parallel=False):
+    base = np.ascontiguousarray(base)
     """Per-block (min, max) over a grid of ``size`` px blocks aligned at (x, y) grown by k blocks;
-    blocks outside the image are neutral (min 255, max 0)."""
+    blocks outside the image are neutral (min 255, max 0). With ``out`` (h × w), the window
+    (x, y, w, h) of ``base`` is copied into it on the same pass."""
     H, W = base.shape
     ylo, yhi, yvalid = _block_edges(y, h, k, H, size)
     xlo, xhi, xvalid = _block_edges(x, w, k, W, size)
     qy0, qy1 = ylo[yvalid][0], yhi[yvalid][-1]
     qx0, qx1 = xlo[xvalid][0], xhi[xvalid][-1]
-    q = base[qy0:qy1, qx0:qx1]
     gmax = np.zeros((len(ylo), len(xlo)), np.uint8)
     gmin = np.full((len(ylo), len(xlo)), 255, np.uint8)   # blocks outside the image are neutral
     vmin = np.empty((int(yvalid.sum()), int(xvalid.sum())), np.uint8)
     vmax = np.empty_like(vmin)
-    _block_minmax(q, ylo[yvalid] - qy0, yhi[yvalid] - qy0, xlo[xvalid] - qx0, xhi[xvalid] - qx0, vmin, vmax)
+    by0, by1 = ylo[yvalid] - qy0, yhi[yvalid] - qy0
+    bx0, bx1 = xlo[xvalid] - qx0, xhi[xvalid] - qx0
+    if out is None:
+        out = np.empty((0, 0), np.uint8)
+    _halves(lambda i0, i1: _block_minmax(base, qy0, qx0, qx1 - qx0, by0, by1, bx0, bx1, vmin, vmax, i0, i1,
+                                         out, y - qy0, x - qx0),
+            len(by0), parallel)
     sel = np.ix_(yvalid, xvalid)
     gmin[sel], gmax[sel] = vmin, vmax
     return gmin, gmax
@@ -144,55 +179,60 @@ def _copy_span(dst, src):
 
 
 @njit(cache=True, nogil=True)
-def _gather(base, atlas, ii, jj, B, T, cols, y0, x0, R):
-    """Copy block (i, j) of the grid at (x0, y0) grown by R px into atlas slot n; outside the
-    image the nearest edge pixel is used (edge replication)."""
+def _gather(base, atlas, ry, rx, rn, ay, ax, B, R, y0, x0, n0, n1):
+    """Copy runs n0..n1 − 1 into the atlas: run n is the rn[n] blocks (ry[n], rx[n] …) of the
+    grid at (x0, y0), grown by R px on every side, put at (ax[n], ay[n]); outside the image
+    the nearest edge pixel is used (edge replication)."""
     H, W = base.shape
-    for n in range(ii.shape[0]):
-        ay = (n // cols) * T
-        ax = (n % cols) * T
-        sy = y0 + ii[n] * B - R
-        sx = x0 + jj[n] * B - R
-        inside = sx >= 0 and sx + T <= W
+    T = B + 2 * R
+    for n in range(n0, n1):
+        tw = rn[n] * B + 2 * R
+        sy = y0 + ry[n] * B - R
+        sx = x0 + rx[n] * B - R
+        inside = sx >= 0 and sx + tw <= W
         for r in range(T):
             src = base[min(max(sy + r, 0), H - 1)]
-            dst = atlas[ay + r]
+            dst = atlas[ay[n] + r]
             if inside:
-                _copy_span(dst[ax:ax + T], src[sx:sx + T])
+                _copy_span(dst[ax[n]:ax[n] + tw], src[sx:sx + tw])
             else:
-                for c in range(T):
-                    dst[ax + c] = src[min(max(sx + c, 0), W - 1)]
+                for c in range(tw):
+                    dst[ax[n] + c] = src[min(max(sx + c, 0), W - 1)]
 
 
 @njit(cache=True, nogil=True)
-def _scatter(res, out, ii, jj, B, R, cols):
+def _scatter(res, out, ry, rx, rn, ay, ax, B, R, n0, n1):
     h, w = out.shape
-    T = B + 2 * R
-    for n in range(ii.shape[0]):
-        ay = (n // cols) * T + R
-        ax = (n % cols) * T + R
-        oy = ii[n] * B
-        ox = jj[n] * B
+    for n in range(n0, n1):
+        oy = ry[n] * B
+        ox = rx[n] * B
         bh = min(B, h - oy)
-        bw = min(B, w - ox)
+        bw = min(rn[n] * B, w - ox)
         for r in range(bh):
-            _copy_span(out[oy + r][ox:ox + bw], res[ay + r][ax:ax + bw])
+            _copy_span(out[oy + r][ox:ox + bw], res[ay[n] + R + r][ax[n] + R:ax[n] + R + bw])
 
 
 @njit(cache=True, nogil=True)
-def _block_minmax(q, ylo, yhi, xlo, xhi, gmin, gmax):
-    """gmin/gmax[i, j] = min/max of q[ylo[i]:yhi[i], xlo[j]:xhi[j]] (blocks in order, contiguous)."""
-    wq = q.shape[1]
+def _block_minmax(base, qy0, qx0, wq, ylo, yhi, xlo, xhi, gmin, gmax, i0, i1, out, oy, ox):
+    """gmin/gmax[i, j] = min/max of q[ylo[i]:yhi[i], xlo[j]:xhi[j]] for block rows i0..i1 − 1,
+    q = base[qy0:, qx0:qx0 + wq] (blocks in order, contiguous). ``out`` (h × w, or 0 × 0 for
+    none) gets the rows of q[oy:oy + h, ox:ox + w] those block rows hold, on the same pass.
+    ``base`` is indexed whole, row by row, so each row is a contiguous span (a 2-D slice of it
+    would give rows of unknown stride, which do not vectorise)."""
+    h, w = out.shape
     accmin = np.empty(wq, np.uint8)
     accmax = np.empty(wq, np.uint8)
-    for i in range(ylo.shape[0]):
+    for i in range(i0, i1):
         accmin[:] = 255
         accmax[:] = 0
         for r in range(ylo[i], yhi[i]):
+            src = base[qy0 + r][qx0:qx0 + wq]
             for c in range(wq):   # whole rows: vectorises
-                v = q[r, c]
+                v = src[c]
                 accmin[c] = min(accmin[c], v)
                 accmax[c] = max(accmax[c], v)
+            if 0 <= r - oy < h:
+                _copy_span(out[r - oy], src[ox:ox + w])
         for j in range(xlo.shape[0]):
             lo = np.uint8(255)
             hi = np.uint8(0)
@@ -203,6 +243,38 @@ def _block_minmax(q, ylo, yhi, xlo, xhi, gmin, gmax):
             gmax[i, j] = hi
 
 
+def _runs(need: np.ndarray, max_run: int):
+    """Horizontal runs of needed blocks: (block row, first block column, length) arrays, each
+    run at most ``max_run`` blocks long."""
+    nby, nbx = need.shape
+    pad = np.zeros((nby, nbx + 2), np.int8)
+    pad[:, 1:-1] = need
+    d = np.diff(pad, axis=1)
+    si, sj = np.nonzero(d == 1)         # row-major order: starts and ends pair up
+    _, ej = np.nonzero(d == -1)
+    ln = ej - sj
+    pieces = -(-ln // max_run)
+    idx = np.repeat(np.arange(len(ln)), pieces)
+    k = np.arange(len(idx)) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    rj = sj[idx] + k * max_run
+    rn = np.minimum(ln[idx] - k * max_run, max_run)
+    return si[idx].astype(np.int64), rj.astype(np.int64), rn.astype(np.int64)
+
+
+def _pack(widths: np.ndarray, atlas_w: int):
+    """Shelf packing of tiles of the given widths (all ≤ atlas_w) into rows atlas_w wide, in
+    order: (row index, x) of each tile and the number of rows."""
+    rows = np.empty(len(widths), np.int64)
+    xs = np.empty(len(widths), np.int64)
+    row, x = 0, 0
+    for n, tw in enumerate(widths.tolist()):
+        if x + tw > atlas_w:
+            row, x = row + 1, 0
+        rows[n], xs[n] = row, x
+        x += tw
+    return rows, xs, row + 1
+
+
 def refine_window(base: np.ndarray, op: RefineOp | None, window: tuple[int, int, int, int]) -> np.ndarray:
     """Refined alpha over ``window`` = (x, y, w, h) px of ``base`` (uint8 H×W), a new array.
 
@@ -210,16 +282,18 @@ def refine_window(base: np.ndarray, op: RefineOp | None, window: tuple[int, int,
     the blocks with something other than all-0 or all-255 within ``margin(op)`` px are copied,
     with that margin, into one stacked "atlas" array, refined there in one call per step, and
     their centres copied back (a tile's centre is at least the margin away from its neighbours
-    in the atlas, so they cannot influence each other).
+    in the atlas, so they cannot influence each other). Neighbouring blocks of one block row
+    go in as one tile (a run), so they share their margins instead of each carrying its own.
     """
     x, y, w, h = window
-    out = base[y:y + h, x:x + w].copy()
     if is_identity(op) or w <= 0 or h <= 0:
-        return out
+        return base[y:y + h, x:x + w].copy()
     H, W = base.shape
     R = margin(op)
     k = -(-R // FINE)
-    gmin, gmax = _block_stats(base, y, h, x, w, k, FINE)
+    big = w * h >= _SPLIT_MIN_PX
+    out = np.empty((h, w), np.uint8)
+    gmin, gmax = _block_stats(base, y, h, x, w, k, FINE, out, big)
     kern = np.ones((2 * k + 1, 2 * k + 1), np.uint8)
     gmax = cv2.dilate(gmax, kern, borderType=cv2.BORDER_CONSTANT, borderValue=0)
     gmin = cv2.erode(gmin, kern, borderType=cv2.BORDER_CONSTANT, borderValue=255)
@@ -231,14 +305,27 @@ def refine_window(base: np.ndarray, op: RefineOp | None, window: tuple[int, int,
     padded = np.zeros((nby * g, nbx * g), bool)
     padded[:fine.shape[0], :fine.shape[1]] = fine
     need = padded.reshape(nby, g, nbx, g).any(axis=(1, 3))
-    ii, jj = np.nonzero(need)
-    if not len(ii):
-        return out
-    cols = min(len(ii), ATLAS_COLS)          # a wide atlas: OpenCV filters short rows slowly
     T = BLOCK + 2 * R
-    atlas = np.empty((-(-len(ii) // cols) * T, cols * T), np.uint8)
-    _gather(base, atlas, ii, jj, BLOCK, T, cols, y, x, R)
-    _scatter(apply_full(atlas, op), out, ii, jj, BLOCK, R, cols)
+    atlas_w = ATLAS_COLS * T            # a wide atlas: OpenCV filters short rows slowly
+    ry, rx, rn = _runs(need, (atlas_w - 2 * R) // BLOCK)
+    if not len(ry):
+        return out
+    widths = rn * BLOCK + 2 * R
+    rows, ax, nrows = _pack(widths, atlas_w)
+    if nrows == 1:
+        atlas_w = int(ax[-1] + widths[-1])
+    ay = rows * T
+    atlas = np.empty((nrows * T, atlas_w), np.uint8)
+    # the unused ends of the atlas's rows are more than R px from every tile's centre, so they
+    # cannot change a result; zeroed all the same, so that what is computed is defined
+    ends = np.zeros(nrows, np.int64)
+    np.maximum.at(ends, rows, ax + widths)
+    for row, end in enumerate(ends.tolist()):
+        atlas[row * T:(row + 1) * T, end:] = 0
+    n = len(ry)
+    _halves(lambda n0, n1: _gather(base, atlas, ry, rx, rn, ay, ax, BLOCK, R, y, x, n0, n1), n, big)
+    res = apply_full(atlas, op)
+    _halves(lambda n0, n1: _scatter(res, out, ry, rx, rn, ay, ax, BLOCK, R, n0, n1), n, big)
     return out
 
 

@@ -78,7 +78,7 @@ def _composite_kernel(a, c, mode):
                 a[y, x] = _composite_px(av, cv, mode)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _segment_row(row, xs, base_x, c, qx, qy, inv, vy):
     # min squared distance from the pixel centres of one row span to one segment. ``row`` and
     # ``xs`` (the span's x indices as float64) are slices, so the loop index is known to be
@@ -131,7 +131,7 @@ def _fill_row(out, v, mode, store):
             out[i] = np.uint8(_composite_px(np.int32(out[i]), v, mode))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _merge_spans(lo, hi, m, out_lo, out_hi):
     """Sort the half-open ranges lo[:m], hi[:m] (in place) and merge overlapping or touching
     ones into out_lo / out_hi; returns how many. Insertion sort: the lists are short and mostly
@@ -159,9 +159,12 @@ def _merge_spans(lo, hi, m, out_lo, out_hi):
 
 
 @njit(cache=True, nogil=True)
-def _stroke_kernel(a, x0, y0, xy, radius, hardness, opacity, mode, cov, first_row, row_step):
-    """Stroke coverage over the window (x0, y0, w, h) of ``a``: composited into ``a`` in place
-    (mode 0 keep / 1 remove) or, with ``cov`` of the window's shape, written there instead.
+def _stroke_kernel(a, oy, ox, h, w, x0, y0, xy, radius, hardness, opacity, mode, cov, first_row, row_step):
+    """Stroke coverage over the window (x0, y0, w, h) px, which is a[oy:oy + h, ox:ox + w]:
+    composited into ``a`` in place (mode 0 keep / 1 remove) or, with ``cov`` of the window's
+    shape, written there instead. ``a`` is passed whole (C-contiguous), not as a 2-D view of
+    the window: a row of a view has an unknown stride, and the row loops over it would not
+    vectorise.
     Only rows first_row, first_row + row_step, … of the window are done (threads share rows
     out this way: every thread gets an even share of the work, wherever the stroke goes).
 
@@ -174,7 +177,6 @@ def _stroke_kernel(a, x0, y0, xy, radius, hardness, opacity, mode, cov, first_ro
     form a few intervals; they get ``vcore`` without any distance being computed. Only strokes
     whose ``vcore`` cannot depend on those last bits of F (255·opacity + ½ not within 1e-9 of
     an integer) take this path, so the bytes are the same as computing every pixel."""
-    h, w = a.shape
     reach = radius + 0.5              # F(δ) > 0 only for δ < radius + ½
     reach2 = reach * reach
     inner = hardness * radius
@@ -307,7 +309,7 @@ def _stroke_kernel(a, x0, y0, xy, radius, hardness, opacity, mode, cov, first_ro
                     break
             if p < hi:
                 _segment_row(row[p:hi], xs[p:hi], bx, c, qx, qy, inv, vy32)
-        out = cov[r] if store else a[r]
+        out = cov[r] if store else a[oy + r][ox:ox + w]
         for q in range(nm):
             lo = mlo[q]
             hi = mhi[q]
@@ -374,7 +376,7 @@ def stroke_coverage(op: StrokeOp, window: Rect) -> np.ndarray:
     """Coverage (uint8, 255 = full, already times opacity) of a stroke over ``window``."""
     x, y, w, h = window
     cov = np.zeros((h, w), np.uint8)
-    _stroke_kernel(cov, x, y, op.xy, float(op.radius), float(op.hardness), float(op.opacity), 0, cov, 0, 1)
+    _stroke_kernel(cov, 0, 0, h, w, x, y, op.xy, float(op.radius), float(op.hardness), float(op.opacity), 0, cov, 0, 1)
     return cov
 
 
@@ -403,18 +405,23 @@ def _stroke_apply(a: np.ndarray, win: Rect, op: StrokeOp) -> None:
     part = _intersect(win, stroke_bounds(op))
     if part is None or op.opacity <= 0:
         return
-    view = _sub(a, win, part)
-    args = (op.xy, float(op.radius), float(op.hardness), float(op.opacity), _MODES[op.mode], _NO_COV)
+    if not a.flags.c_contiguous:    # the kernel needs whole C rows (the renderer's windows are)
+        tmp = np.ascontiguousarray(a)
+        _stroke_apply(tmp, win, op)
+        a[...] = tmp
+        return
     x, y, w, h = part
+    args = (part[1] - win[1], part[0] - win[0], h, w, x, y, op.xy, float(op.radius), float(op.hardness),
+            float(op.opacity), _MODES[op.mode], _NO_COV)
     n = _pool()._max_workers if h >= 64 and _stroke_work(op) >= _PARALLEL_MIN_WORK else 1
     if n <= 1:
-        _stroke_kernel(view, x, y, *args, 0, 1)
+        _stroke_kernel(a, *args, 0, 1)
         return
     # rows are independent (each pixel's value comes from absolute coordinates), so threads
     # can share them out, thread t taking rows t, t + n, t + 2n, …: the same bytes (the kernel
     # releases the GIL), and an even share of the work however the stroke wanders
-    jobs = [_pool().submit(_stroke_kernel, view, x, y, *args, t, n) for t in range(1, n)]
-    _stroke_kernel(view, x, y, *args, 0, n)
+    jobs = [_pool().submit(_stroke_kernel, a, *args, t, n) for t in range(1, n)]
+    _stroke_kernel(a, *args, 0, n)
     for job in jobs:
         job.result()
 
@@ -430,17 +437,23 @@ def _stroke_run_apply(a: np.ndarray, win: Rect, ops: list) -> None:
         part = _intersect(win, stroke_bounds(op))
         if part is None or op.opacity <= 0:
             continue
-        jobs.append((_sub(a, win, part), part[0], part[1], op.xy, float(op.radius), float(op.hardness),
-                     float(op.opacity), _MODES[op.mode], _NO_COV))
+        jobs.append((part[1] - win[1], part[0] - win[0], part[3], part[2], part[0], part[1], op.xy,
+                     float(op.radius), float(op.hardness), float(op.opacity), _MODES[op.mode], _NO_COV))
     n = _pool()._max_workers
     if n <= 1 or sum(_stroke_work(op) for op in ops) < _PARALLEL_MIN_WORK * 2:
         for op in ops:
             _stroke_apply(a, win, op)
         return
 
+    if not a.flags.c_contiguous:
+        tmp = np.ascontiguousarray(a)
+        _stroke_run_apply(tmp, win, ops)
+        a[...] = tmp
+        return
+
     def share(t):
-        for view, x, y, *args in jobs:
-            _stroke_kernel(view, x, y, *args, (t - y) % n, n)
+        for args in jobs:
+            _stroke_kernel(a, *args, (t - args[5]) % n, n)
 
     futures = [_pool().submit(share, t) for t in range(1, n)]
     try:

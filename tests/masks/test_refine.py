@@ -110,3 +110,44 @@ def test_margin_is_the_dependency_radius():
     out = refine.reference(a, op(feather=2, shift_edge=2))
     ys, xs = np.nonzero(out)
     assert max(abs(ys - 30).max(), abs(xs - 30).max()) <= refine.margin(op(feather=2, shift_edge=2))
+
+
+def test_runs_split_long_stretches_and_cover_every_needed_block():
+    need = np.zeros((3, 250), bool)
+    need[0, 5:9] = True
+    need[0, 20] = True
+    need[1, :] = True                      # a stretch longer than one run may be
+    need[2, 247:] = True
+    ry, rx, rn = refine._runs(need, 95)
+    assert rn.max() <= 95 and (rn > 0).all()
+    got = np.zeros_like(need)
+    for i, j, n in zip(ry, rx, rn):
+        assert not got[i, j:j + n].any()    # runs do not overlap
+        got[i, j:j + n] = True
+    assert np.array_equal(got, need)
+    assert len(ry) == 2 + 3 + 1
+    rows, xs, nrows = refine._pack(rn * 32 + 16, 3072)
+    for r in range(nrows):                  # tiles of one atlas row do not overlap, and fit
+        sel = np.nonzero(rows == r)[0]
+        ends = xs[sel] + rn[sel] * 32 + 16
+        assert (xs[sel][1:] >= ends[:-1]).all() and ends.max() <= 3072
+
+
+def test_big_frame_threaded_scan_and_long_runs_equal_the_definition():
+    # over 1 Mpx, so the block scan (with the copy) and the gather / scatter run in two halves
+    # on two threads; a soft horizontal edge across the whole width makes runs longer than an
+    # atlas row holds, so they are split; result = the definition, for the frame and a window
+    H, W = 420, 3300
+    assert H * W >= refine._SPLIT_MIN_PX
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:H, 0:W]
+    a = np.clip((yy - 200.3 + 6 * np.sin(xx / 40)) * 90, 0, 255).astype(np.uint8)
+    a[50:120, 2900:3250] = 255
+    a[300:360, 10:70] = 0
+    noise = rng.random((H, W)) < 0.0005
+    a[noise] = rng.integers(0, 256, noise.sum())
+    for o in (op(smooth=20, feather=1.5, contrast=20, shift_edge=-1.5), op(shift_edge=3), op(contrast=40)):
+        ref = refine.reference(a, o)
+        assert np.array_equal(refine.refine_window(a, o, (0, 0, W, H)), ref)
+        x, y, w, h = 17, 9, 3200, 400
+        assert np.array_equal(refine.refine_window(a, o, (x, y, w, h)), ref[y:y + h, x:x + w])

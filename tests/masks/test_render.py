@@ -295,3 +295,20 @@ def test_stroke_kernel_shortcuts_give_the_plain_arithmetic(seed):
     op = stroke(np.round(walk, 2).tolist(), radius, hardness=hardness, opacity=opacity)
     window = (-5, 3, 130, 120)
     assert np.array_equal(stroke_coverage(op, window), _kernel_arithmetic_coverage(op, window))
+
+
+def test_strokes_on_a_non_contiguous_array_give_the_same_bytes():
+    # the kernel writes whole C rows; a strided array goes through a contiguous copy
+    from masks import render as render_module
+    ops = [stroke([[10 + 5 * i, 40 + 20 * math.sin(i / 5)] for i in range(60)], 12, hardness=0.4),
+           stroke([[300, 10], [20, 90]], 8, mode="remove")]
+    big = np.full((200, 700), 90, np.uint8)
+    view = big[50:150, 100:450]
+    plain = np.ascontiguousarray(view)
+    win = (0, 0, 350, 100)
+    for op in ops:
+        render_module._stroke_apply(plain, win, op)
+    render_module._stroke_run_apply(view, win, ops)
+    assert not view.flags.c_contiguous
+    assert np.array_equal(view, plain)
+    assert (big[:50] == 90).all() and (big[:, :100] == 90).all()
