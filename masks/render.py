@@ -22,7 +22,10 @@ import math
 import os
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from masks import paths, refine
 from masks.errors import ImageInputError, MaskError
@@ -32,6 +35,27 @@ Rect = tuple[int, int, int, int]
 
 
 # ---------------------------------------------------------------- strokes
+
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """Hint that arr[idx] (1-D) will be read and written soon (LLVM's prefetch: no effect on
+    any value, so none on the bytes; it only lets the cache line arrive while other work runs)."""
+    if not isinstance(arr, types.Array) or arr.ndim != 1 or not isinstance(idx, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i8p = builder.bitcast(ptr, ir.IntType(8).as_pointer())
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p.type, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [i8p, ir.Constant(i32, 1), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, idx), codegen
+
 
 @njit(cache=True, nogil=True)
 def _profile_integral(t, inner, radius, half_inv_wd):
@@ -280,6 +304,15 @@ def _stroke_kernel(a, oy, ox, h, w, x0, y0, xy, radius, hardness, opacity, mode,
         if m == 0:
             continue
         nm = _merge_spans(ilo, ihi, m, mlo, mhi)
+        if not store:
+            # this row of the mask is read and written once its distances are done: ask for
+            # its cache lines now, so that they arrive while the distances are computed (rows
+            # are a page or more apart, which the hardware's own prefetch does not follow)
+            arow = a[oy + r]
+            for q in range(nm):
+                for X in range(ox + mlo[q], ox + mhi[q], 64):
+                    _prefetch(arow, X)
+                _prefetch(arow, ox + mhi[q] - 1)
         nc = _merge_spans(clo, chi, nc, clo, chi) if nc > 0 else 0
         for q in range(nm):
             row[mlo[q]:mhi[q]] = np.inf
@@ -296,19 +329,26 @@ def _stroke_kernel(a, oy, ox, h, w, x0, y0, xy, radius, hardness, opacity, mode,
             vy32 = np.float32(vy)
             c = vy32 * qy
             bx = (x0 + 0.5) - ax[s]
-            p = lo                                  # the gaps between the cores only
+            # the gaps between the cores only, each rounded up to whole 8-px vectors (the
+            # scalar tail loop costs more than the extra pixels): a pixel outside this
+            # segment's span is more than ``reach`` from it, so its distance cannot lower
+            # the minimum of a pixel with coverage > 0; pixels outside every span and core
+            # pixels are never read from ``row``
+            p = lo
             for q in range(nc):
                 if chi[q] <= p:
                     continue
                 if clo[q] >= hi:
                     break
                 if clo[q] > p:
-                    _segment_row(row[p:clo[q]], xs[p:clo[q]], bx, c, qx, qy, inv, vy32)
+                    e = min(w, p + ((clo[q] - p + 7) & -8))
+                    _segment_row(row[p:e], xs[p:e], bx, c, qx, qy, inv, vy32)
                 p = chi[q]
                 if p >= hi:
                     break
             if p < hi:
-                _segment_row(row[p:hi], xs[p:hi], bx, c, qx, qy, inv, vy32)
+                e = min(w, p + ((hi - p + 7) & -8))
+                _segment_row(row[p:e], xs[p:e], bx, c, qx, qy, inv, vy32)
         out = cov[r] if store else a[oy + r][ox:ox + w]
         for q in range(nm):
             lo = mlo[q]
