@@ -156,6 +156,20 @@ def _fill_row(out, v, mode, store):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _push_span(lo, hi, m, a, b):
+    """Add the range [a, b) to lo[:m], hi[:m]; returns the new m. A range that overlaps or
+    touches the last one is folded into it (the ranges of consecutive segments share the end
+    point between them), so the list stays short and in order for _merge_spans."""
+    if m > 0 and a <= hi[m - 1] and b >= lo[m - 1]:
+        lo[m - 1] = min(lo[m - 1], a)
+        hi[m - 1] = max(hi[m - 1], b)
+        return m
+    lo[m] = a
+    hi[m] = b
+    return m + 1
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _merge_spans(lo, hi, m, out_lo, out_hi):
     """Sort the half-open ranges lo[:m], hi[:m] (in place) and merge overlapping or touching
     ones into out_lo / out_hi; returns how many. Insertion sort: the lists are short and mostly
@@ -180,6 +194,12 @@ def _merge_spans(lo, hi, m, out_lo, out_hi):
             out_hi[nm] = hi[q]
             nm += 1
     return nm
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _first_of(r, first_row, row_step):
+    # the first row >= r of the rows first_row, first_row + row_step, … (0 <= first_row < row_step)
+    return r + (first_row - r) % row_step
 
 
 @njit(cache=True, nogil=True)
@@ -236,16 +256,16 @@ def _stroke_kernel(a, oy, ox, h, w, x0, y0, xy, radius, hardness, opacity, mode,
         hi = max(min(y0 + h, int(math.ceil(max(ay[s], by) + reach)) + 1), lo)
         ylo[s] = lo
         yhi[s] = hi
-        for Y in range(lo, hi):
-            counts[Y - y0 + 1] += 1
+        for r in range(_first_of(lo - y0, first_row, row_step), hi - y0, row_step):   # this thread's rows
+            counts[r + 1] += 1
     for r in range(h):
         counts[r + 1] += counts[r]
     fill = counts[:h].copy()
     segs = np.empty(counts[h], np.int64)
     for s in range(nseg):
-        for Y in range(ylo[s], yhi[s]):
-            segs[fill[Y - y0]] = s
-            fill[Y - y0] += 1
+        for r in range(_first_of(ylo[s] - y0, first_row, row_step), yhi[s] - y0, row_step):
+            segs[fill[r]] = s
+            fill[r] += 1
     row = np.empty(w, np.float32)
     xs = np.arange(w).astype(np.float64)
     xlo = np.empty(nseg, np.int64)
@@ -283,9 +303,7 @@ def _stroke_kernel(a, oy, ox, h, w, x0, y0, xy, radius, hardness, opacity, mode,
             xlo[s] = lo
             xhi[s] = hi
             if hi > lo:
-                ilo[m] = lo
-                ihi[m] = hi
-                m += 1
+                m = _push_span(ilo, ihi, m, lo, hi)
             # sure-core discs at the segment's start (and at the stroke's last point): the
             # next segment starts where this one ends, and reaches this row if its disc does
             for e in range(2 if s == nseg - 1 else 1):
@@ -298,9 +316,7 @@ def _stroke_kernel(a, oy, ox, h, w, x0, y0, xy, radius, hardness, opacity, mode,
                     clo_ = max(0, int(math.ceil(px - hwc - 0.5)) - x0)
                     chi_ = min(w, int(math.floor(px + hwc - 0.5)) + 1 - x0)
                     if chi_ > clo_:
-                        clo[nc] = clo_
-                        chi[nc] = chi_
-                        nc += 1
+                        nc = _push_span(clo, chi, nc, clo_, chi_)
         if m == 0:
             continue
         nm = _merge_spans(ilo, ihi, m, mlo, mhi)
