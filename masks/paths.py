@@ -148,7 +148,7 @@ def parse(d: str) -> Geometry:
 
 def clear_caches() -> None:
     """Forget parsed paths and their rasterising state (benchmarks; tests)."""
-    for f in (_parse_small, _parse_large, _skia_path, _tile_index):
+    for f in (_parse_small, _parse_large, _skia_path, _tile_index, full_tiles):
         f.cache_clear()
 
 
@@ -434,6 +434,29 @@ def coverage_tiles(d: str, fill_rule: str, window: tuple[int, int, int, int], fe
             else:
                 tile = _tile(d, fill_rule, tx, ty, margin, sigma)
                 yield part, tile[sy0 - ty:sy1 - ty, sx0 - tx:sx1 - tx]
+
+
+@lru_cache(maxsize=32)
+def full_tiles(d: str, fill_rule: str, shape: tuple[int, int], feather: float = 0.0) -> np.ndarray:
+    """Bool array (read-only) over the canonical tiles of an image of ``shape`` (H, W): True
+    where the whole tile has coverage 255 (what :func:`coverage_tiles` yields as the int 255)."""
+    H, W = shape[0], shape[1]
+    out = np.zeros((-(-H // TILE), -(-W // TILE)), bool)
+    geom = parse(d)
+    if geom.bbox is None:
+        out.setflags(write=False)
+        return out
+    margin = feather_kernel(feather)[0]
+    bx0, by0, bx1, by1 = geom.bbox
+    # a tile with coverage 255 lies inside the path's bounds
+    tx0, ty0 = max(0, math.floor(bx0) // TILE), max(0, math.floor(by0) // TILE)
+    tx1, ty1 = min(out.shape[1], math.ceil(bx1) // TILE + 1), min(out.shape[0], math.ceil(by1) // TILE + 1)
+    index = _tile_index(d, fill_rule, margin)
+    for ty in range(ty0, ty1):
+        for tx in range(tx0, tx1):
+            out[ty, tx] = index.uniform(tx, ty) == 255
+    out.setflags(write=False)
+    return out
 
 
 def coverage(d: str, fill_rule: str, window: tuple[int, int, int, int], feather: float = 0.0) -> np.ndarray:

@@ -275,7 +275,23 @@ def _pack(widths: np.ndarray, atlas_w: int):
     return rows, xs, row + 1
 
 
-def refine_window(base: np.ndarray, op: RefineOp | None, window: tuple[int, int, int, int]) -> np.ndarray:
+def _blocks_inside(dead, y: int, h: int, x: int, w: int, nby: int, nbx: int) -> np.ndarray:
+    """(nby, nbx) bool: which BLOCK px blocks of the window (x, y, w, h) lie wholly inside the
+    tiles ``dead`` = (tile size, bool array over the image's tiles) marks."""
+    size, mask = dead
+    ys0 = y + BLOCK * np.arange(nby)
+    xs0 = x + BLOCK * np.arange(nbx)
+    ty0, ty1 = ys0 // size, (np.minimum(ys0 + BLOCK, y + h) - 1) // size
+    tx0, tx1 = xs0 // size, (np.minimum(xs0 + BLOCK, x + w) - 1) // size
+    P = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), np.int64)
+    P[1:, 1:] = mask.astype(np.int64).cumsum(0).cumsum(1)
+    a, b, c, d = ty0[:, None], ty1[:, None] + 1, tx0[None, :], tx1[None, :] + 1
+    count = P[b, d] - P[a, d] - P[b, c] + P[a, c]
+    return count == (b - a) * (d - c)
+
+
+def refine_window(base: np.ndarray, op: RefineOp | None, window: tuple[int, int, int, int],
+                  dead=None) -> np.ndarray:
     """Refined alpha over ``window`` = (x, y, w, h) px of ``base`` (uint8 H×W), a new array.
 
     Equals ``reference(base, op)[y:y+h, x:x+w]`` byte for byte. Only the edge band is computed:
@@ -284,6 +300,10 @@ def refine_window(base: np.ndarray, op: RefineOp | None, window: tuple[int, int,
     their centres copied back (a tile's centre is at least the margin away from its neighbours
     in the atlas, so they cannot influence each other). Neighbouring blocks of one block row
     go in as one tile (a run), so they share their margins instead of each carrying its own.
+
+    ``dead`` = (tile size, bool array over the image's tiles of that size): tiles whose pixels
+    the caller overwrites whatever they hold (e.g. the inside of a path that adds next); blocks
+    wholly inside them may be left unrefined (they then hold ``base``). None: none.
     """
     x, y, w, h = window
     if is_identity(op) or w <= 0 or h <= 0:
@@ -305,6 +325,8 @@ def refine_window(base: np.ndarray, op: RefineOp | None, window: tuple[int, int,
     padded = np.zeros((nby * g, nbx * g), bool)
     padded[:fine.shape[0], :fine.shape[1]] = fine
     need = padded.reshape(nby, g, nbx, g).any(axis=(1, 3))
+    if dead is not None:
+        need &= ~_blocks_inside(dead, y, h, x, w, nby, nbx)
     T = BLOCK + 2 * R
     atlas_w = ATLAS_COLS * T            # a wide atlas: OpenCV filters short rows slowly
     ry, rx, rn = _runs(need, (atlas_w - 2 * R) // BLOCK)

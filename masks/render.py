@@ -666,13 +666,27 @@ def _prefetch_path_tiles(ops, win: Rect, busy) -> dict:
     return out
 
 
+def _overwritten(ops, shape):
+    """(tile size, bool array over the image's tiles) of the tiles whose every pixel the first
+    of ``ops`` sets to a constant whatever it held (the inside of a path that adds or
+    subtracts), or None: refine need not be computed there."""
+    op = ops[0] if ops else None
+    if not isinstance(op, PathOp) or op.mode not in ("add", "subtract"):
+        return None
+    return paths.TILE, paths.full_tiles(op.d, op.fill_rule, shape, op.feather)
+
+
 def _refine_and_prefetch(base, refine_op, ops, win: Rect):
     """(refined window, prefetched path tiles): refine on a pool thread while this thread
-    rasterises paths, when the window is big enough for that to pay off."""
+    rasterises paths, when the window is big enough for that to pay off. Refine skips the
+    blocks the first op overwrites anyway (see _overwritten)."""
     x, y, w, h = win
-    if refine.is_identity(refine_op) or w * h < _OVERLAP_MIN_PX or not any(isinstance(op, PathOp) for op in ops):
+    if refine.is_identity(refine_op):
         return refine.refine_window(base, refine_op, win), {}
-    job = _pool().submit(refine.refine_window, base, refine_op, win)
+    dead = _overwritten(ops, base.shape)
+    if w * h < _OVERLAP_MIN_PX or not any(isinstance(op, PathOp) for op in ops):
+        return refine.refine_window(base, refine_op, win, dead), {}
+    job = _pool().submit(refine.refine_window, base, refine_op, win, dead)
     try:
         tiles = _prefetch_path_tiles(ops, win, job)
     finally:

@@ -331,3 +331,46 @@ def test_stroke_compositing_gives_the_plain_arithmetic(seed):
     a = base.astype(np.uint32)
     expect = a + _div255(c * (255 - a)) if mode == "keep" else _div255(a * (255 - c))
     assert np.array_equal(render(base, [op]), expect.astype(np.uint8))
+
+
+def test_refine_skips_only_what_the_next_path_overwrites(monkeypatch):
+    # refine leaves the blocks inside a following add / subtract path's full tiles unrefined
+    # (the path sets them anyway): the render must equal refining everything, for the frame
+    # and for rectangles, with and without the overlap of refine and rasterising
+    from masks import refine as refine_module
+    from masks import render as render_module
+    H, W = 1100, 1000
+    rng = np.random.default_rng(3)
+    base = np.zeros((H, W), np.uint8)
+    base[100:1000, 80:900] = 255
+    base[400:700, 300:650] = 0
+    specks = rng.random((H, W)) < 0.001
+    base[specks] = rng.integers(0, 256, specks.sum())
+    ring = "M 50 60 H 950 V 1050 H 50 Z M 330.5 420.5 H 610.25 V 680.75 H 330.5 Z"
+    refine_op = parse_op({"type": "refine", "shift_edge": -1.5, "contrast": 20, "feather": 1.5, "smooth": 20})
+    rects = ((0, 0, W, H), (137, 211, 700, 500), (0, 990, 1000, 110), (500, 500, 40, 300))
+    for mode, feather in (("add", 0), ("subtract", 3), ("intersect", 0)):
+        ops = [refine_op, path(ring, mode=mode, fill_rule="evenodd", feather=feather),
+               stroke([[60, 60], [900, 1000]], 20, hardness=0.5)]
+        dead = render_module._overwritten(ops[1:], base.shape)
+        assert (dead is None) == (mode == "intersect")
+        if dead is not None:
+            inside = refine_module._blocks_inside(dead, 0, H, 0, W, -(-H // 32), -(-W // 32))
+            assert inside.sum() > 100            # the skip is taken
+        got = [render(base, ops, rect=r) for r in rects]
+        monkeypatch.setattr(render_module, "_overwritten", lambda ops, shape: None)
+        full = render(base, ops)
+        monkeypatch.undo()
+        for (x, y, w, h), g in zip(rects, got):
+            assert np.array_equal(g, full[y:y + h, x:x + w])
+
+
+def test_full_tiles_are_the_uniform_255_tiles_of_coverage():
+    d = "M 10 20 H 1250 V 1080 H 10 Z M 600 600 H 700 V 700 H 600 Z"
+    for feather in (0, 4):
+        full = paths.full_tiles(d, "evenodd", (1100, 1300), feather)
+        seen = np.zeros_like(full)
+        for (x, y, w, h), c in paths.coverage_tiles(d, "evenodd", (0, 0, 1300, 1100), feather):
+            if isinstance(c, int) and c == 255:
+                seen[y // 256, x // 256] = True
+        assert np.array_equal(full, seen) and full.any()
