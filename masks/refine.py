@@ -145,10 +145,11 @@ def _halves(fn, n, parallel):
 
 
 def _block_stats(base, y, h, x, w, k, size, out=None, parallel=False):
-    base = np.ascontiguousarray(base)
     """Per-block (min, max) over a grid of ``size`` px blocks aligned at (x, y) grown by k blocks;
     blocks outside the image are neutral (min 255, max 0). With ``out`` (h × w), the window
-    (x, y, w, h) of ``base`` is copied into it on the same pass."""
+    (x, y, w, h) of ``base`` is copied into it too (each thread its own rows). ``parallel``:
+    in two halves on two threads."""
+    base = np.ascontiguousarray(base)
     H, W = base.shape
     ylo, yhi, yvalid = _block_edges(y, h, k, H, size)
     xlo, xhi, xvalid = _block_edges(x, w, k, W, size)
@@ -160,11 +161,16 @@ def _block_stats(base, y, h, x, w, k, size, out=None, parallel=False):
     vmax = np.empty_like(vmin)
     by0, by1 = ylo[yvalid] - qy0, yhi[yvalid] - qy0
     bx0, bx1 = xlo[xvalid] - qx0, xhi[xvalid] - qx0
-    if out is None:
-        out = np.empty((0, 0), np.uint8)
-    _halves(lambda i0, i1: _block_minmax(base, qy0, qx0, qx1 - qx0, by0, by1, bx0, bx1, vmin, vmax, i0, i1,
-                                         out, y - qy0, x - qx0),
-            len(by0), parallel)
+
+    def part(i0, i1):
+        _block_minmax(base, qy0, qx0, qx1 - qx0, by0, by1, bx0, bx1, vmin, vmax, i0, i1)
+        if out is not None and i1 > i0:   # the window's rows of these blocks (numpy's copy is
+            r0 = max(qy0 + by0[i0], y)    # faster than a compiled byte loop, and drops the GIL)
+            r1 = min(qy0 + by1[i1 - 1], y + h)
+            if r1 > r0:
+                out[r0 - y:r1 - y] = base[r0:r1, x:x + w]
+
+    _halves(part, len(by0), parallel)
     sel = np.ix_(yvalid, xvalid)
     gmin[sel], gmax[sel] = vmin, vmax
     return gmin, gmax
@@ -213,13 +219,11 @@ def _scatter(res, out, ry, rx, rn, ay, ax, B, R, n0, n1):
 
 
 @njit(cache=True, nogil=True)
-def _block_minmax(base, qy0, qx0, wq, ylo, yhi, xlo, xhi, gmin, gmax, i0, i1, out, oy, ox):
+def _block_minmax(base, qy0, qx0, wq, ylo, yhi, xlo, xhi, gmin, gmax, i0, i1):
     """gmin/gmax[i, j] = min/max of q[ylo[i]:yhi[i], xlo[j]:xhi[j]] for block rows i0..i1 − 1,
-    q = base[qy0:, qx0:qx0 + wq] (blocks in order, contiguous). ``out`` (h × w, or 0 × 0 for
-    none) gets the rows of q[oy:oy + h, ox:ox + w] those block rows hold, on the same pass.
-    ``base`` is indexed whole, row by row, so each row is a contiguous span (a 2-D slice of it
-    would give rows of unknown stride, which do not vectorise)."""
-    h, w = out.shape
+    q = base[qy0:, qx0:qx0 + wq] (blocks in order, contiguous). ``base`` is indexed whole, row
+    by row, so each row is a contiguous span (a 2-D slice of it would give rows of unknown
+    stride, which do not vectorise)."""
     accmin = np.empty(wq, np.uint8)
     accmax = np.empty(wq, np.uint8)
     for i in range(i0, i1):
@@ -231,8 +235,6 @@ def _block_minmax(base, qy0, qx0, wq, ylo, yhi, xlo, xhi, gmin, gmax, i0, i1, ou
                 v = src[c]
                 accmin[c] = min(accmin[c], v)
                 accmax[c] = max(accmax[c], v)
-            if 0 <= r - oy < h:
-                _copy_span(out[r - oy], src[ox:ox + w])
         for j in range(xlo.shape[0]):
             lo = np.uint8(255)
             hi = np.uint8(0)
