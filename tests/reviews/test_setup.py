@@ -33,7 +33,7 @@ def test_services_switch_on_by_configuration(tmp_path):
             " s.CHANNEL_LAYERS['default']['CONFIG']['hosts'], s.CELERY_TASK_ALWAYS_EAGER, s.CELERY_BROKER_URL,"
             " s.STORAGES['default']['BACKEND']")
     out = settings_in_subprocess(env, expr)
-    assert out == ("('django.db.backends.postgresql', 'db.example', 'channels_redis.core.RedisChannelLayer', "
+    assert out == ("('django.db.backends.postgresql', 'db.example', 'reviews.layers.ResyncingPubSubChannelLayer', "
                    "['redis://r.example:6379/0'], False, 'amqp://guest:guest@mq.example//', "
                    "'django.core.files.storage.InMemoryStorage')")
 
