@@ -3,7 +3,8 @@
 Figures (each the median of ``runs`` runs in one process, in ms, and as a ratio to the memory
 floor = a numpy copy of the 24 MB mask):
 - full render of a 200-segment even-odd path with three holes + 50 strokes of 200 points + refine
-  (and the parts of it alone, to see where the time goes);
+  (and the parts of it alone, to see where the time goes), after a warm-up render, and again with
+  the path caches emptied before each run;
 - dirty-rectangle render of one new stroke touching 400 × 400 px (with the whole log before it);
 - parsing all those operations from their wire form.
 """
@@ -97,6 +98,9 @@ def run(runs: int = 7) -> dict:
     render(base, ops + [new], rect=rect)
     floor = _median_ms(lambda: base.copy(), max(runs, 21))
     full = _median_ms(lambda: render(base, ops), runs)
+    # the same with nothing remembered of the path (its parse, skia path and tile classes), as the
+    # first render of a log in a fresh process; the app renders a log many times (tiles, revisions)
+    full_cold = _median_ms(lambda: (paths.clear_caches(), render(base, ops)), runs)
     dirty = _median_ms(lambda: render(base, ops + [new], rect=rect), runs * 3)
     paths.clear_caches()
     parse = _median_ms(lambda: ([parse_op(w) for w in wires], paths.clear_caches()), runs)
@@ -113,6 +117,7 @@ def run(runs: int = 7) -> dict:
         "rasteriser": "skia-python anti-aliased fill (exact area coverage), per 256 px tile; strokes: numba",
         "floor_copy_ms": round(floor, 3),
         "full_render": fig(full),
+        "full_render_cold_path_caches": fig(full_cold),
         "full_render_parts": {k: fig(v) for k, v in parts.items()},
         "dirty_rect": {**fig(dirty), "rect": list(rect)},
         "parse_ops": {**fig(parse), "count": len(wires),
