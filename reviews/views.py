@@ -3,6 +3,7 @@ under MEDIA_ROOT are only ever sent from here (or the viewer's tile views), neve
 from __future__ import annotations
 
 import json
+import logging
 import mimetypes
 
 import numpy as np
@@ -22,6 +23,8 @@ from reviews.models import (
     STATE_ORDER, Approval, AuditEvent, ClientOrg, Collection, Comment, Export, Image, Role, State, Swatch,
 )
 from reviews.services import colour, dashboards, exports, ingest, masklog, storage, workflow
+
+log = logging.getLogger(__name__)
 
 MAX_COMMENT = 5000
 
@@ -592,7 +595,13 @@ def _broadcast(image_id: int, frame: dict) -> None:
 
     from reviews.services import realtime
 
+    from reviews.layers import LAYER_UNAVAILABLE
+
     layer = get_channel_layer()
     if layer is not None:
-        async_to_sync(layer.group_send)(realtime.group_name(image_id), {
-            "type": "relay", "text": json.dumps(frame, separators=(",", ":")), "skip": None, "reply_to": None})
+        try:
+            async_to_sync(layer.group_send)(realtime.group_name(image_id), {
+                "type": "relay", "text": json.dumps(frame, separators=(",", ":")), "skip": None, "reply_to": None})
+        except LAYER_UNAVAILABLE:  # the edit is stored; open editors resume once Redis is back
+            log.warning("image %s: seq %s stored but not broadcast (channel layer unreachable)",
+                        image_id, frame.get("seq"))

@@ -38,3 +38,19 @@ def test_append_retry_undo_and_broadcast(world, client):
     assert frames["head_seq"] == 2 and [f["seq"] for f in frames["operations"]] == [1, 2]
     client.force_login(world.users["client_a"])
     assert post(client, image, {"kind": "op", "client_id": "z", "op": rect_op(1, 1, 1, 1)}).status_code == 403
+
+
+def test_an_unreachable_channel_layer_does_not_fail_a_stored_edit(world, client, monkeypatch):
+    """Redis away: the edit is stored and acknowledged (201); open editors resume from the log
+    once the layer is back (reviews.layers), so only the live broadcast is skipped."""
+    image = make_ingested(world.image)
+    layer = get_channel_layer()
+
+    async def unreachable(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+
+    monkeypatch.setattr(layer, "group_send", unreachable)
+    client.force_login(world.users["retoucher1"])
+    r = post(client, image, {"kind": "op", "client_id": "r1", "op": rect_op(2, 2, 10, 10)})
+    assert r.status_code == 201 and r.json()["seq"] == 1
+    assert list(Operation.objects.filter(image=image).values_list("client_id", flat=True)) == ["r1"]
