@@ -17,6 +17,7 @@ arithmetic inside a margin, clean-up on the whole area it depends on.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import itertools
 import math
 import os
@@ -457,19 +458,36 @@ def _stroke_work(op: StrokeOp) -> float:
     return float(((ext[:, 0] + span) * (ext[:, 1] + span)).sum())
 
 
-def _stroke_apply(a: np.ndarray, win: Rect, op: StrokeOp) -> None:
+def _on_c_rows(apply):
+    """``apply(a, win, ops)`` on a C-contiguous copy of ``a`` when ``a`` is a strided view, then
+    written back: the stroke kernel indexes whole C rows of ``a`` (the renderer's arrays are)."""
+    @functools.wraps(apply)
+    def on_c_rows(a: np.ndarray, win: Rect, ops) -> None:
+        if a.flags.c_contiguous:
+            return apply(a, win, ops)
+        tmp = np.ascontiguousarray(a)
+        apply(tmp, win, ops)
+        a[...] = tmp
+    return on_c_rows
+
+
+def _kernel_args(win: Rect, op: StrokeOp):
+    """``_stroke_kernel``'s arguments (all but the rows to do) for ``op`` on the array whose
+    window is ``win``, or None when the stroke changes nothing there."""
     part = _intersect(win, stroke_bounds(op))
     if part is None or op.opacity <= 0:
-        return
-    if not a.flags.c_contiguous:    # the kernel needs whole C rows (the renderer's windows are)
-        tmp = np.ascontiguousarray(a)
-        _stroke_apply(tmp, win, op)
-        a[...] = tmp
-        return
+        return None
     x, y, w, h = part
-    args = (part[1] - win[1], part[0] - win[0], h, w, x, y, op.xy, float(op.radius), float(op.hardness),
+    return (y - win[1], x - win[0], h, w, x, y, op.xy, float(op.radius), float(op.hardness),
             float(op.opacity), _MODES[op.mode], _NO_COV)
-    n = _pool()._max_workers if h >= 64 and _stroke_work(op) >= _PARALLEL_MIN_WORK else 1
+
+
+@_on_c_rows
+def _stroke_apply(a: np.ndarray, win: Rect, op: StrokeOp) -> None:
+    args = _kernel_args(win, op)
+    if args is None:
+        return
+    n = _pool()._max_workers if args[2] >= 64 and _stroke_work(op) >= _PARALLEL_MIN_WORK else 1
     if n <= 1:
         _stroke_kernel(a, *args, 0, 1)
         return
@@ -482,33 +500,22 @@ def _stroke_apply(a: np.ndarray, win: Rect, op: StrokeOp) -> None:
         job.result()
 
 
+@_on_c_rows
 def _stroke_run_apply(a: np.ndarray, win: Rect, ops: list) -> None:
     """Apply consecutive strokes ``ops`` in log order, the rows shared out among the pool's
     threads by absolute image row (thread t takes rows Y with Y mod n = t, in every stroke).
     A pixel's row belongs to one thread for the whole run, so each pixel still gets the
     strokes in log order and the same bytes as one stroke at a time, without a barrier
     between strokes (and the per-stroke imbalance between threads averages out)."""
-    jobs = []
-    for op in ops:
-        part = _intersect(win, stroke_bounds(op))
-        if part is None or op.opacity <= 0:
-            continue
-        jobs.append((part[1] - win[1], part[0] - win[0], part[3], part[2], part[0], part[1], op.xy,
-                     float(op.radius), float(op.hardness), float(op.opacity), _MODES[op.mode], _NO_COV))
     n = _pool()._max_workers
     if n <= 1 or sum(_stroke_work(op) for op in ops) < _PARALLEL_MIN_WORK * 2:
         for op in ops:
             _stroke_apply(a, win, op)
         return
-
-    if not a.flags.c_contiguous:
-        tmp = np.ascontiguousarray(a)
-        _stroke_run_apply(tmp, win, ops)
-        a[...] = tmp
-        return
+    jobs = [args for op in ops if (args := _kernel_args(win, op)) is not None]
 
     def share(t):
-        for args in jobs:
+        for args in jobs:   # args[5]: the stroke's first image row
             _stroke_kernel(a, *args, (t - args[5]) % n, n)
 
     futures = [_pool().submit(share, t) for t in range(1, n)]

@@ -158,13 +158,9 @@ class ImageConsumer(AsyncWebsocketConsumer):
         self.group = realtime.group_name(self.image_id)
         try:
             await self.channel_layer.group_add(self.group, self.channel_name)
-        except LAYER_UNAVAILABLE:
-            return await self.try_again_later(LAYER_UNAVAILABLE_MESSAGE)
-        self.joined = True
-        await self.send_frame(hello)
-        me = hello["me"]
-        try:
-            await self.broadcast({"type": "presence", "event": "join", "conn": self.conn, "user": me},
+            self.joined = True
+            await self.send_frame(hello)
+            await self.broadcast({"type": "presence", "event": "join", "conn": self.conn, "user": hello["me"]},
                                  skip=self.conn, reply_to=self.channel_name)
         except LAYER_UNAVAILABLE:
             await self.try_again_later(LAYER_UNAVAILABLE_MESSAGE)

@@ -69,11 +69,10 @@ class _ResyncingLoopLayer(RedisPubSubLoopLayer):
     def resync_local_channels(self) -> None:
         """Give every channel of this process (one per socket) a ``layer.resync`` event."""
         data = self.channel_layer.serialize(RESYNC)
-        count = 0
-        for queue in list(self.channels.values()):
+        queues = list(self.channels.values())
+        for queue in queues:
             queue.put_nowait(data)
-            count += 1
-        log.warning("channel layer reconnected to Redis: %d sockets asked to resume", count)
+        log.warning("channel layer reconnected to Redis: %d sockets asked to resume", len(queues))
 
 
 class ResyncingPubSubChannelLayer(RedisPubSubChannelLayer):
